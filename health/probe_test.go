@@ -1,0 +1,183 @@
+package health
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/pem"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+func probeURL(t *testing.T, check Check) Result {
+	t.Helper()
+	if check.Timeout == 0 {
+		check.Timeout = time.Second
+	}
+	p, err := check.NewProber()
+	if err != nil {
+		t.Fatalf("NewProber(%q): %v", check.URL, err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), check.Timeout)
+	defer cancel()
+	return p.Probe(ctx, loopback)
+}
+
+func portOfAddr(t *testing.T, addr string) string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+func TestTCPProbe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := portOfAddr(t, ln.Addr().String())
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	if r := probeURL(t, Check{URL: "tcp://svc.example.org:" + port}); !r.OK {
+		t.Errorf("Open port: got failure %q, want success", r.Reason)
+	}
+	ln.Close()
+	if r := probeURL(t, Check{URL: "tcp://svc.example.org:" + port}); r.OK || r.Reason != ReasonRefused {
+		t.Errorf("Closed port: got %+v, want failure %q", r, ReasonRefused)
+	}
+}
+
+func TestHTTPProbe(t *testing.T) {
+	var host atomic.Value
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		host.Store(r.Host)
+		w.Write([]byte("ok"))
+	})
+	mux.HandleFunc("/down", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/health", http.StatusFound) })
+	mux.HandleFunc("/big", func(w http.ResponseWriter, _ *http.Request) {
+		chunk := []byte(strings.Repeat("x", 1<<16))
+		for i := 0; i < 1024; i++ { // 64 MiB: far past the cap
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	hang := make(chan struct{})
+	mux.HandleFunc("/hang", func(http.ResponseWriter, *http.Request) { <-hang })
+	srv := httptest.NewServer(mux)
+	defer func() {
+		close(hang) // before Close, which waits for the handler
+		srv.Close()
+	}()
+	port := portOfAddr(t, srv.Listener.Addr().String())
+	base := "http://www.example.org:" + port
+
+	if r := probeURL(t, Check{URL: base + "/health"}); !r.OK {
+		t.Fatalf("Healthy endpoint: got failure %q", r.Reason)
+	}
+	if got, want := host.Load(), "www.example.org:"+port; got != want {
+		t.Errorf("Host header: got %v, want %v", got, want)
+	}
+	for _, tc := range []struct{ path, reason string }{
+		{"/down", "status 503"},
+		{"/moved", "status 302"}, // redirects are not followed
+	} {
+		if r := probeURL(t, Check{URL: base + tc.path}); r.OK || r.Reason != tc.reason {
+			t.Errorf("%s: got %+v, want failure %q", tc.path, r, tc.reason)
+		}
+	}
+	start := time.Now()
+	if r := probeURL(t, Check{URL: base + "/big"}); !r.OK {
+		t.Errorf("Big body: got failure %q, want success (the body is read up to a cap)", r.Reason)
+	}
+	if d := time.Since(start); d > 900*time.Millisecond {
+		t.Errorf("Big body took %s: the probe should stop reading at %d bytes", d, MaxBodyBytes)
+	}
+	if r := probeURL(t, Check{URL: base + "/hang", Timeout: 200 * time.Millisecond}); r.OK || r.Reason != ReasonTimeout {
+		t.Errorf("Hanging endpoint: got %+v, want failure %q", r, ReasonTimeout)
+	}
+}
+
+// writeCA saves the test server's certificate, which signs itself, as a CA file.
+func writeCA(t *testing.T, srv *httptest.Server) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "ca.pem")
+	block := &pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}
+	if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+func TestHTTPSProbeVerifiesCertificate(t *testing.T) {
+	var sni atomic.Value
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.TLS = &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		sni.Store(hello.ServerName)
+		return nil, nil
+	}}
+	srv.StartTLS()
+	defer srv.Close()
+	port := portOfAddr(t, srv.Listener.Addr().String())
+	ca := writeCA(t, srv)
+
+	// httptest's certificate is valid for example.com, 127.0.0.1 and ::1.
+	if r := probeURL(t, Check{URL: "https://example.com:" + port + "/"}); r.OK || r.Reason != ReasonTLS {
+		t.Errorf("Untrusted certificate: got %+v, want failure %q", r, ReasonTLS)
+	}
+	if r := probeURL(t, Check{URL: "https://example.com:" + port + "/", CAFile: ca}); !r.OK {
+		t.Errorf("Trusted CA and matching host: got failure %q, want success", r.Reason)
+	}
+	if got := sni.Load(); got != "example.com" {
+		t.Errorf("SNI: got %v, want example.com", got)
+	}
+	if r := probeURL(t, Check{URL: "https://www.example.net:" + port + "/", CAFile: ca}); r.OK || r.Reason != ReasonTLS {
+		t.Errorf("Trusted CA but a host the certificate does not name: got %+v, want failure %q", r, ReasonTLS)
+	}
+}
+
+func TestCheckErrors(t *testing.T) {
+	notPEM := filepath.Join(t.TempDir(), "notpem")
+	os.WriteFile(notPEM, []byte("hello"), 0o600)
+	for _, tc := range []struct {
+		check Check
+		want  string
+	}{
+		{Check{URL: "ftp://www.example.org/"}, "scheme 'ftp' is not supported"},
+		{Check{URL: "www.example.org/health"}, "is not a URL"},
+		{Check{URL: "tcp://www.example.org"}, "has no port"},
+		{Check{URL: "tcp://www.example.org:99999"}, "not a number from 1 to 65535"},
+		{Check{URL: "tcp://www.example.org:80/path"}, "takes no path"},
+		{Check{URL: "http:///health"}, "has no host"},
+		{Check{URL: "https://user:pw@www.example.org/"}, "credentials"},
+		{Check{URL: "http://www.example.org/", CAFile: "ca.pem"}, "only applies to https"},
+		{Check{URL: "https://www.example.org/", CAFile: filepath.Join(t.TempDir(), "missing.pem")}, "cannot read ca file"},
+		{Check{URL: "https://www.example.org/", CAFile: notPEM}, "holds no PEM certificate"},
+	} {
+		_, err := tc.check.NewProber()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: got error %v, want one containing %q", tc.check, err, tc.want)
+		}
+	}
+}

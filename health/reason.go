@@ -1,0 +1,50 @@
+package health
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+)
+
+// Failure reasons. They form a small fixed set (plus "status NNN" for HTTP)
+// so that they can be metric label values.
+const (
+	ReasonTimeout     = "timeout"
+	ReasonRefused     = "refused"
+	ReasonReset       = "reset"
+	ReasonUnreachable = "unreachable"
+	ReasonTLS         = "tls"
+	ReasonProtocol    = "protocol"
+	ReasonError       = "error"
+)
+
+// reasonFor classifies a network error.
+func reasonFor(err error) string {
+	var (
+		netErr      net.Error
+		verifyErr   *tls.CertificateVerificationError
+		unknownAuth x509.UnknownAuthorityError
+		hostErr     x509.HostnameError
+		invalidErr  x509.CertificateInvalidError
+		alertErr    tls.AlertError
+		recordErr   tls.RecordHeaderError
+	)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return ReasonTimeout
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ReasonRefused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return ReasonReset
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EADDRNOTAVAIL):
+		return ReasonUnreachable
+	case errors.As(err, &verifyErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr),
+		errors.As(err, &invalidErr), errors.As(err, &alertErr), errors.As(err, &recordErr):
+		return ReasonTLS
+	}
+	return ReasonError
+}

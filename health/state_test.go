@@ -1,0 +1,51 @@
+package health
+
+import "testing"
+
+func TestTrackerFirstResultDecides(t *testing.T) {
+	for _, ok := range []bool{true, false} {
+		tr := NewTracker(3, 3)
+		s, changed := tr.Observe(ok)
+		want := Down
+		if ok {
+			want = Up
+		}
+		if s != want || !changed {
+			t.Errorf("First result %v: got %s (changed %v), want %s (changed)", ok, s, changed, want)
+		}
+	}
+}
+
+func TestTrackerRiseFall(t *testing.T) {
+	tr := NewTracker(2, 3)
+	tr.Observe(true)
+	steps := []struct {
+		ok      bool
+		want    State
+		changed bool
+	}{
+		{false, Up, false}, {false, Up, false}, {true, Up, false}, // a broken failure streak starts over
+		{false, Up, false}, {false, Up, false}, {false, Down, true},
+		{true, Down, false}, {false, Down, false}, {true, Down, false}, {true, Up, true},
+	}
+	for i, st := range steps {
+		s, changed := tr.Observe(st.ok)
+		if s != st.want || changed != st.changed {
+			t.Fatalf("Step %d (ok=%v): got %s changed=%v, want %s changed=%v", i, st.ok, s, changed, st.want, st.changed)
+		}
+	}
+}
+
+func TestTrackerAlternatingNeverFlaps(t *testing.T) {
+	for _, start := range []bool{true, false} {
+		tr := NewTracker(2, 2)
+		first, _ := tr.Observe(start)
+		ok := !start
+		for i := 0; i < 1000; i++ {
+			if s, changed := tr.Observe(ok); changed || s != first {
+				t.Fatalf("Probe %d: state moved to %s; a target failing every other probe must stay %s", i, s, first)
+			}
+			ok = !ok
+		}
+	}
+}

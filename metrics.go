@@ -1,0 +1,108 @@
+package failover
+
+import (
+	"sync"
+
+	"github.com/coredns/coredns/plugin"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Probe metrics are background work and carry no server label; answer
+// metrics are per query and do.
+var (
+	targetUp = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "failover",
+		Name:      "target_up",
+		Help:      "Gauge of each target's health after rise/fall: 1 up, 0 down. Absent until the target's first probe finishes.",
+	}, []string{"pool", "target"})
+
+	probesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "failover",
+		Name:      "probes_total",
+		Help:      "Counter of finished probes per pool by result (success or failure).",
+	}, []string{"pool", "result"})
+
+	probeDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "failover",
+		Name:      "probe_duration_seconds",
+		Help:      "Histogram of the time probes took, per pool.",
+		Buckets:   plugin.TimeBuckets,
+	}, []string{"pool"})
+
+	transitionsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "failover",
+		Name:      "transitions_total",
+		Help:      "Counter of target state changes, by the state entered (up or down). The first verdict after start-up counts.",
+	}, []string{"pool", "target", "to"})
+
+	answersTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "failover",
+		Name:      "answers_total",
+		Help:      "Counter of A and AAAA answers served from pools, by result: healthy, or fail_open when every target of the family is down.",
+	}, []string{"server", "pool", "type", "result"})
+
+	allDownTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "failover",
+		Name:      "all_down_total",
+		Help:      "Counter of times every target of a pool's address family went down, so that answers fail open.",
+	}, []string{"pool", "type"})
+)
+
+// series counts the running generations (server instances) that use a pool's
+// or a target's metric series. Old and new generations overlap during a
+// reload, so a series is deleted only when the last user lets go of it;
+// pools and targets removed from the Corefile then vanish from /metrics.
+var series = struct {
+	sync.Mutex
+	refs map[seriesKey]int
+}{refs: map[seriesKey]int{}}
+
+type seriesKey struct{ pool, target string }
+
+func acquireSeries(p *pool) {
+	series.Lock()
+	defer series.Unlock()
+	series.refs[seriesKey{pool: p.name}]++
+	for _, t := range p.targets {
+		series.refs[seriesKey{pool: p.name, target: t.label}]++
+	}
+}
+
+func releaseSeries(p *pool) {
+	series.Lock()
+	defer series.Unlock()
+	for _, t := range p.targets {
+		if release(seriesKey{pool: p.name, target: t.label}) {
+			labels := prometheus.Labels{"pool": p.name, "target": t.label}
+			targetUp.DeletePartialMatch(labels)
+			transitionsTotal.DeletePartialMatch(labels)
+		}
+	}
+	if release(seriesKey{pool: p.name}) {
+		labels := prometheus.Labels{"pool": p.name}
+		targetUp.DeletePartialMatch(labels)
+		probesTotal.DeletePartialMatch(labels)
+		probeDuration.DeletePartialMatch(labels)
+		transitionsTotal.DeletePartialMatch(labels)
+		answersTotal.DeletePartialMatch(labels)
+		allDownTotal.DeletePartialMatch(labels)
+	}
+}
+
+// release drops one reference and reports whether it was the last.
+func release(k seriesKey) bool {
+	series.refs[k]--
+	if series.refs[k] > 0 {
+		return false
+	}
+	delete(series.refs, k)
+	return true
+}

@@ -1,0 +1,212 @@
+package failover
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/failover-dns/failover/health"
+
+	"github.com/miekg/dns"
+)
+
+// Address families, as indexes into per-family arrays.
+const (
+	v4 = iota
+	v6
+	families
+)
+
+var familyType = [families]string{v4: "A", v6: "AAAA"}
+
+// target is one address a pool can answer with.
+type target struct {
+	addr     netip.Addr
+	ip       net.IP // addr in the form dns.A / dns.AAAA want
+	label    string // addr as a metric label and in logs
+	priority int    // lower is preferred
+	weight   int    // kept for weighted policies
+}
+
+func (t target) family() int {
+	if t.addr.Is4() {
+		return v4
+	}
+	return v6
+}
+
+// answer is what a pool serves for one family. It is rebuilt when a target's
+// state changes and read lock-free on the query path; it is never modified
+// after it is published.
+type answer struct {
+	ips      []net.IP
+	failOpen bool // every target of the family is down; ips is the best tier anyway
+}
+
+// records builds the answer's resource records for qname. Each query gets
+// its own records (other plugins may rewrite them); they share one
+// allocation.
+func (a *answer) records(qname string, qtype uint16, ttl uint32) []dns.RR {
+	rrs := make([]dns.RR, len(a.ips))
+	hdr := dns.RR_Header{Name: qname, Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
+	if qtype == dns.TypeA {
+		recs := make([]dns.A, len(a.ips))
+		for i, ip := range a.ips {
+			recs[i] = dns.A{Hdr: hdr, A: ip}
+			rrs[i] = &recs[i]
+		}
+		return rrs
+	}
+	recs := make([]dns.AAAA, len(a.ips))
+	for i, ip := range a.ips {
+		recs[i] = dns.AAAA{Hdr: hdr, AAAA: ip}
+		rrs[i] = &recs[i]
+	}
+	return rrs
+}
+
+// pool is a set of names answered from a set of health-checked targets.
+type pool struct {
+	name     string   // the first name: the pool's metric label and log name
+	names    []string // every name the pool answers for, lower case, fully qualified
+	targets  []target
+	byFamily [families][]int // target indexes of each family, best priority first, then config order
+	check    health.Check
+	prober   health.Prober
+	interval time.Duration
+	rise     int
+	fall     int
+	ttl      uint32
+
+	answers [families]atomic.Pointer[answer]
+	ready   atomic.Bool // every target has a first verdict
+
+	mu       sync.Mutex // guards the fields below; held by probe goroutines only
+	states   []health.State
+	verdicts int
+	failOpen [families]bool
+}
+
+// init prepares derived fields once the pool's configuration is complete.
+func (p *pool) init() {
+	p.name = p.names[0]
+	for i, t := range p.targets {
+		p.byFamily[t.family()] = append(p.byFamily[t.family()], i)
+	}
+	for fam := range p.byFamily {
+		sort.SliceStable(p.byFamily[fam], func(a, b int) bool {
+			return p.targets[p.byFamily[fam][a]].priority < p.targets[p.byFamily[fam][b]].priority
+		})
+	}
+	p.states = make([]health.State, len(p.targets))
+	p.publish()
+}
+
+// start launches one probe goroutine per target.
+func (p *pool) start(ctx context.Context, wg *sync.WaitGroup) {
+	acquireSeries(p)
+	for i, t := range p.targets {
+		m := &health.Monitor{
+			Prober:   p.prober,
+			Addr:     t.addr,
+			Interval: p.interval,
+			Timeout:  p.check.Timeout,
+			Tracker:  health.NewTracker(p.rise, p.fall),
+			Observe: func(r health.Result, s health.State, changed bool) {
+				p.observe(i, r, s, changed)
+			},
+		}
+		wg.Go(func() { m.Run(ctx) })
+	}
+}
+
+// stop releases what start acquired, once the probe goroutines have ended.
+func (p *pool) stop() {
+	p.prober.Close()
+	releaseSeries(p)
+}
+
+func (p *pool) observe(i int, r health.Result, s health.State, changed bool) {
+	result := "success"
+	if !r.OK {
+		result = "failure"
+	}
+	probesTotal.WithLabelValues(p.name, result).Inc()
+	probeDuration.WithLabelValues(p.name).Observe(r.Duration.Seconds())
+	if !changed {
+		return
+	}
+
+	t := p.targets[i]
+	up := 0.0
+	if s == health.Up {
+		up = 1
+	}
+	targetUp.WithLabelValues(p.name, t.label).Set(up)
+	transitionsTotal.WithLabelValues(p.name, t.label, s.String()).Inc()
+	if r.OK {
+		log.Infof("Pool %s: target %s is %s", p.name, t.label, s)
+	} else {
+		log.Infof("Pool %s: target %s is %s (last probe: %s)", p.name, t.label, s, r.Reason)
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.states[i] == health.Unknown {
+		p.verdicts++
+		if p.verdicts == len(p.targets) {
+			p.ready.Store(true)
+		}
+	}
+	p.states[i] = s
+	p.publish()
+}
+
+// publish rebuilds both families' answers from the current states. Called
+// with p.mu held (or before the pool is shared).
+func (p *pool) publish() {
+	for fam, idx := range p.byFamily {
+		if len(idx) == 0 {
+			continue
+		}
+		a := p.choose(idx)
+		if a.failOpen && !p.failOpen[fam] {
+			allDownTotal.WithLabelValues(p.name, familyType[fam]).Inc()
+			log.Warningf("Pool %s: every %s target is down; answering with the best tier anyway", p.name, familyType[fam])
+		}
+		p.failOpen[fam] = a.failOpen
+		p.answers[fam].Store(a)
+	}
+}
+
+// choose returns every target of the best priority tier that has at least
+// one target not DOWN (a target with no verdict yet counts as up). When
+// every target is down it fails open with the whole best tier.
+func (p *pool) choose(idx []int) *answer {
+	for start := 0; start < len(idx); {
+		prio := p.targets[idx[start]].priority
+		var ips []net.IP
+		end := start
+		for ; end < len(idx) && p.targets[idx[end]].priority == prio; end++ {
+			if p.states[idx[end]] != health.Down {
+				ips = append(ips, p.targets[idx[end]].ip)
+			}
+		}
+		if len(ips) > 0 {
+			return &answer{ips: ips}
+		}
+		start = end
+	}
+	a := &answer{failOpen: true}
+	best := p.targets[idx[0]].priority
+	for _, i := range idx {
+		if p.targets[i].priority == best {
+			a.ips = append(a.ips, p.targets[i].ip)
+		}
+	}
+	return a
+}

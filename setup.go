@@ -1,0 +1,344 @@
+package failover
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	"github.com/failover-dns/failover/health"
+
+	"github.com/miekg/dns"
+)
+
+func init() { plugin.Register(pluginName, setup) }
+
+// Defaults and bounds of the pool properties; README.md documents them.
+const (
+	defaultInterval = 5 * time.Second
+	defaultTimeout  = 2 * time.Second
+	defaultRise     = 2
+	defaultFall     = 3
+	defaultTTL      = 30
+	defaultPriority = 1
+	defaultWeight   = 1
+
+	minInterval = 100 * time.Millisecond
+	minTimeout  = 10 * time.Millisecond
+	maxStreak   = 100   // rise and fall
+	maxTTL      = 86400 // one day
+	maxPriority = 65535
+	maxWeight   = 65535
+)
+
+const poolProperties = "target, check, interval, timeout, rise, fall or ttl"
+
+func setup(c *caddy.Controller) error {
+	f, err := parse(c)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	// Probing starts in OnStartup, never here: a reload that fails after
+	// setup never calls OnShutdown, and its goroutines would leak.
+	c.OnStartup(f.OnStartup)
+	c.OnShutdown(f.OnShutdown)
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		f.Next = next
+		return f
+	})
+	return nil
+}
+
+// errAt is c.Err for a line other than the current token's.
+func errAt(c *caddy.Controller, line int, format string, args ...any) error {
+	return fmt.Errorf("%s:%d - Error during parsing: %s", c.File(), line, fmt.Sprintf(format, args...))
+}
+
+func parse(c *caddy.Controller) (*Failover, error) {
+	f := &Failover{
+		names:    map[string]poolName{},
+		existing: map[string]string{},
+		negTTL:   maxTTL,
+		serial:   uint32(time.Now().Unix()),
+	}
+	poolLines := map[string]int{} // pool name -> line of its pool
+	blocks := 0
+	for c.Next() {
+		if blocks > 0 {
+			return nil, c.Err("failover is used more than once in this server block: put every pool into one 'failover {' block")
+		}
+		blocks++
+		line := c.Line()
+		zones, err := parseZones(c)
+		if err != nil {
+			return nil, err
+		}
+		f.zones = zones
+		for c.NextBlock() {
+			switch c.Val() {
+			case "pool":
+				p, err := parsePool(c, f, poolLines)
+				if err != nil {
+					return nil, err
+				}
+				f.pools = append(f.pools, p)
+			default:
+				return nil, c.Errf("unknown property '%s': inside 'failover {' write 'pool NAME... {' blocks", c.Val())
+			}
+		}
+		if len(f.pools) == 0 {
+			return nil, errAt(c, line, "failover has no pool: add 'pool NAME {' with a 'target' and a 'check' inside its block")
+		}
+	}
+	for name, entry := range f.names {
+		f.markExisting(name, entry.zone)
+		f.negTTL = min(f.negTTL, entry.pool.ttl)
+	}
+	for _, p := range f.pools {
+		p.init()
+	}
+	return f, nil
+}
+
+func parseZones(c *caddy.Controller) ([]string, error) {
+	args := c.RemainingArgs()
+	for _, a := range args {
+		if len(plugin.Host(a).NormalizeExact()) == 0 {
+			return nil, c.Errf("zone '%s' is not a domain name: write zones like example.org", a)
+		}
+	}
+	return plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys), nil
+}
+
+// markExisting records the zone apex and the empty non-terminals between it
+// and name, so that their NXDOMAINs can be turned into NODATA.
+func (f *Failover) markExisting(name, zone string) {
+	for n := name; ; {
+		if _, isPool := f.names[n]; !isPool {
+			f.existing[n] = zone
+		}
+		if n == zone {
+			return
+		}
+		off, end := dns.NextLabel(n, 0)
+		if end {
+			return
+		}
+		n = n[off:]
+	}
+}
+
+func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*pool, error) {
+	line := c.Line()
+	args := c.RemainingArgs()
+	if len(args) == 0 {
+		return nil, c.Err("pool has no name: write 'pool www.example.org {'")
+	}
+	p := &pool{interval: defaultInterval, rise: defaultRise, fall: defaultFall, ttl: defaultTTL}
+	for _, a := range args {
+		name, zone, err := poolNameIn(a, f.zones)
+		if err != nil {
+			return nil, c.Err(err.Error())
+		}
+		if prev, dup := poolLines[name]; dup {
+			return nil, c.Errf("pool name '%s' is already used by the pool at line %d: each name belongs to one pool", name, prev)
+		}
+		poolLines[name] = line
+		p.names = append(p.names, name)
+		f.names[name] = poolName{pool: p, zone: zone}
+	}
+	if !c.NextArg() || c.Val() != "{" {
+		return nil, c.Errf("pool %s needs a block: write 'pool %s {', then its targets and check, and '}' on its own line", args[0], strings.Join(args, " "))
+	}
+
+	var timeout time.Duration
+	timeoutLine, checkLine := 0, 0
+	addrs := map[netip.Addr]bool{}
+	for {
+		if !c.Next() {
+			return nil, c.EOFErr()
+		}
+		prop := c.Val()
+		if prop == "}" {
+			break
+		}
+		var err error
+		switch prop {
+		case "target":
+			var t target
+			if t, err = parseTarget(c); err == nil {
+				if addrs[t.addr] {
+					return nil, c.Errf("target %s is listed twice in this pool: remove one", t.label)
+				}
+				addrs[t.addr] = true
+				p.targets = append(p.targets, t)
+			}
+		case "check":
+			if checkLine != 0 {
+				return nil, c.Errf("pool already has a check at line %d: give one 'check' per pool", checkLine)
+			}
+			checkLine = c.Line()
+			p.check, err = parseCheck(c)
+		case "interval":
+			p.interval, err = durationArg(c, minInterval)
+		case "timeout":
+			timeoutLine = c.Line()
+			timeout, err = durationArg(c, minTimeout)
+		case "rise":
+			p.rise, err = intArg(c, 1, maxStreak)
+		case "fall":
+			p.fall, err = intArg(c, 1, maxStreak)
+		case "ttl":
+			var ttl int
+			ttl, err = intArg(c, 0, maxTTL)
+			p.ttl = uint32(ttl)
+		default:
+			return nil, c.Errf("unknown property '%s' in pool: write one of %s", prop, poolProperties)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if len(p.targets) == 0 {
+		return nil, errAt(c, line, "pool %s has no target: add 'target ADDRESS' lines, e.g. 'target 192.0.2.10'", p.names[0])
+	}
+	if checkLine == 0 {
+		return nil, errAt(c, line, "pool %s has no check: add a line like 'check http://%s/health' or 'check tcp://%s:443'",
+			p.names[0], strings.TrimSuffix(p.names[0], "."), strings.TrimSuffix(p.names[0], "."))
+	}
+	if timeoutLine == 0 {
+		timeout = min(defaultTimeout, p.interval/2)
+	} else if timeout >= p.interval {
+		return nil, errAt(c, timeoutLine, "timeout %s must be shorter than interval %s: lower the timeout or raise the interval", timeout, p.interval)
+	}
+	p.check.Timeout = timeout
+	prober, err := p.check.NewProber()
+	if err != nil {
+		return nil, errAt(c, checkLine, "%v", err)
+	}
+	p.prober = prober
+	return p, nil
+}
+
+// poolNameIn normalizes a pool name and finds the zone it belongs to.
+func poolNameIn(arg string, zones []string) (name, zone string, err error) {
+	if strings.Contains(arg, "*") {
+		return "", "", fmt.Errorf("pool name '%s' is a wildcard: wildcard names are not supported, list each name", arg)
+	}
+	if _, ok := dns.IsDomainName(arg); !ok {
+		return "", "", fmt.Errorf("pool name '%s' is not a domain name: write a name like www.example.org", arg)
+	}
+	name = plugin.Name(arg).Normalize()
+	zone = plugin.Zones(zones).Matches(name)
+	if zone == "" {
+		return "", "", fmt.Errorf("pool name '%s' is not inside the zones of this block (%s): write a name under one of them, or add its zone to the 'failover' line",
+			name, strings.Join(zones, " "))
+	}
+	return name, zone, nil
+}
+
+func parseTarget(c *caddy.Controller) (target, error) {
+	const usage = "write 'target ADDRESS [priority N] [weight N]'"
+	args := c.RemainingArgs()
+	if len(args) == 0 || len(args)%2 == 0 {
+		return target{}, c.Errf("target takes an address and optional 'priority N' and 'weight N': %s", usage)
+	}
+	addr, err := netip.ParseAddr(args[0])
+	switch {
+	case err != nil:
+		return target{}, c.Errf("target '%s' is not an IP address: write an IPv4 or IPv6 address, e.g. 192.0.2.10 or 2001:db8::10", args[0])
+	case addr.Zone() != "":
+		return target{}, c.Errf("target '%s' has a zone index: DNS answers cannot carry one, write a global or loopback address", args[0])
+	case addr.Is4In6():
+		return target{}, c.Errf("target '%s' is an IPv4-mapped IPv6 address: write it as %s", args[0], addr.Unmap())
+	case addr.IsUnspecified(), addr.IsMulticast():
+		return target{}, c.Errf("target '%s' cannot be a server address: write the address clients should connect to", args[0])
+	}
+	t := target{addr: addr, ip: net.IP(addr.AsSlice()), label: addr.String(), priority: defaultPriority, weight: defaultWeight}
+	for i := 1; i < len(args); i += 2 {
+		var dst *int
+		limit := 0
+		switch args[i] {
+		case "priority":
+			dst, limit = &t.priority, maxPriority
+		case "weight":
+			dst, limit = &t.weight, maxWeight
+		default:
+			return target{}, c.Errf("unknown target option '%s': %s", args[i], usage)
+		}
+		n, err := strconv.Atoi(args[i+1])
+		if err != nil || n < 0 || n > limit {
+			return target{}, c.Errf("target %s '%s' is not a whole number from 0 to %d", args[i], args[i+1], limit)
+		}
+		*dst = n
+	}
+	return t, nil
+}
+
+// parseCheck reads 'check URL' with an optional block of check options.
+func parseCheck(c *caddy.Controller) (health.Check, error) {
+	args := c.RemainingArgs()
+	if len(args) != 1 {
+		return health.Check{}, c.Errf("check takes one URL: write 'check URL' with URL one of %s", health.Schemes)
+	}
+	check := health.Check{URL: args[0]}
+	if !c.NextArg() { // no '{' on this line
+		return check, nil
+	}
+	for {
+		if !c.Next() {
+			return check, c.EOFErr()
+		}
+		switch c.Val() {
+		case "}":
+			return check, nil
+		case "ca":
+			file := c.RemainingArgs()
+			if len(file) != 1 {
+				return check, c.Err("ca takes one file name: write 'ca FILE' with FILE a PEM bundle of CA certificates")
+			}
+			check.CAFile = file[0]
+			if root := dnsserver.GetConfig(c).Root; !filepath.IsAbs(check.CAFile) && root != "" {
+				check.CAFile = filepath.Join(root, check.CAFile)
+			}
+		default:
+			return check, c.Errf("unknown check option '%s': write 'ca FILE'", c.Val())
+		}
+	}
+}
+
+func durationArg(c *caddy.Controller, floor time.Duration) (time.Duration, error) {
+	prop := c.Val()
+	args := c.RemainingArgs()
+	if len(args) != 1 {
+		return 0, c.Errf("%s takes one duration: write e.g. '%s 5s'", prop, prop)
+	}
+	d, err := time.ParseDuration(args[0])
+	if err != nil {
+		return 0, c.Errf("%s '%s' is not a duration: write a number with a unit, e.g. 5s or 500ms", prop, args[0])
+	}
+	if d < floor {
+		return 0, c.Errf("%s %s is too short: write at least %s", prop, args[0], floor)
+	}
+	return d, nil
+}
+
+func intArg(c *caddy.Controller, lo, hi int) (int, error) {
+	prop := c.Val()
+	args := c.RemainingArgs()
+	if len(args) != 1 {
+		return 0, c.Errf("%s takes one number: write e.g. '%s %d'", prop, prop, max(lo, 2))
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < lo || n > hi {
+		return 0, c.Errf("%s '%s' is not a whole number from %d to %d", prop, args[0], lo, hi)
+	}
+	return n, nil
+}

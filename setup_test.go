@@ -1,0 +1,317 @@
+package failover
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+)
+
+func TestParseValid(t *testing.T) {
+	c := caddy.NewTestController("dns", `failover example.org {
+		pool www.example.org web.example.org {
+			target 192.0.2.1
+			target 192.0.2.2 priority 2 weight 5
+			target 2001:db8::1
+			check https://www.example.org/health
+			interval 10s
+			rise 3
+			fall 4
+			ttl 20
+		}
+		pool api.example.org {
+			target 192.0.2.9
+			check tcp://api.example.org:443
+			interval 1s
+		}
+	}`)
+	f, err := parse(c)
+	if err != nil {
+		t.Fatalf("Expected no error, got %v", err)
+	}
+	if len(f.pools) != 2 {
+		t.Fatalf("Expected 2 pools, got %d", len(f.pools))
+	}
+	www := f.pools[0]
+	if www.names[1] != "web.example.org." || f.names["web.example.org."].pool != www {
+		t.Errorf("Names not registered: %v", www.names)
+	}
+	if www.interval != 10*time.Second || www.check.Timeout != defaultTimeout || www.rise != 3 || www.fall != 4 || www.ttl != 20 {
+		t.Errorf("Properties not parsed: %+v", www)
+	}
+	if tg := www.targets[1]; tg.priority != 2 || tg.weight != 5 {
+		t.Errorf("Target options not parsed: %+v", tg)
+	}
+	api := f.pools[1]
+	if api.check.Timeout != 500*time.Millisecond || api.ttl != defaultTTL || api.rise != defaultRise || api.fall != defaultFall {
+		t.Errorf("Defaults not applied (timeout is half a short interval): %+v", api)
+	}
+	if _, ok := f.existing["example.org."]; !ok {
+		t.Errorf("Zone apex not marked as existing")
+	}
+	if f.negTTL != 20 {
+		t.Errorf("Negative TTL: got %d, want the smallest pool ttl 20", f.negTTL)
+	}
+}
+
+func TestParseEmptyNonTerminals(t *testing.T) {
+	c := caddy.NewTestController("dns", `failover example.org {
+		pool a.b.c.example.org {
+			target 192.0.2.1
+			check tcp://a.b.c.example.org:80
+		}
+	}`)
+	f, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"b.c.example.org.", "c.example.org.", "example.org."} {
+		if f.existing[n] != "example.org." {
+			t.Errorf("%s not marked as an existing name in example.org.", n)
+		}
+	}
+	if _, ok := f.existing["org."]; ok {
+		t.Errorf("org. is outside the zone and must not be marked")
+	}
+}
+
+func TestParseDefaultZonesFromServerBlock(t *testing.T) {
+	c := caddy.NewTestController("dns", `failover {
+		pool www.example.net {
+			target 192.0.2.1
+			check tcp://www.example.net:80
+		}
+	}`)
+	c.ServerBlockKeys = []string{"example.net:53"}
+	if _, err := parse(c); err != nil {
+		t.Fatalf("Expected no error, got %v", err)
+	}
+	c = caddy.NewTestController("dns", `failover {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+		}
+	}`)
+	c.ServerBlockKeys = []string{"example.net:53"}
+	if _, err := parse(c); err == nil || !strings.Contains(err.Error(), "not inside the zones of this block (example.net.)") {
+		t.Fatalf("Expected a zone error, got %v", err)
+	}
+}
+
+func TestParseCAFileRelativeToRoot(t *testing.T) {
+	dir := t.TempDir()
+	// A valid self-signed certificate is not needed to test path resolution:
+	// a file that is not PEM fails with its resolved path in the message.
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), []byte("not pem"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := caddy.NewTestController("dns", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check https://www.example.org/ {
+				ca ca.pem
+			}
+		}
+	}`)
+	dnsserver.GetConfig(c).Root = dir
+	_, err := parse(c)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "ca.pem")) {
+		t.Fatalf("Expected the ca path to resolve against root %s, got %v", dir, err)
+	}
+}
+
+// TestParseErrors checks that every mistake names the Corefile line and says what to write.
+func TestParseErrors(t *testing.T) {
+	const pool = `
+	pool www.example.org {
+		target 192.0.2.1
+		check tcp://www.example.org:80
+	}`
+	for _, tc := range []struct {
+		name  string
+		input string
+		want  string // includes the expected "Testfile:LINE - "
+	}{
+		{"unknown plugin property", `failover example.org {
+			pools www.example.org
+		}`, "Testfile:2 - Error during parsing: unknown property 'pools': inside 'failover {' write 'pool NAME... {' blocks"},
+		{"no pool", `failover example.org {
+		}`, "Testfile:1 - Error during parsing: failover has no pool: add 'pool NAME {'"},
+		{"unknown pool property", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				intervall 5s
+			}
+		}`, "Testfile:5 - Error during parsing: unknown property 'intervall' in pool: write one of target, check, interval, timeout, rise, fall or ttl"},
+		{"bad address", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.300
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: target '192.0.2.300' is not an IP address: write an IPv4 or IPv6 address"},
+		{"hostname target", `failover example.org {
+			pool www.example.org {
+				target backend.example.org
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: target 'backend.example.org' is not an IP address"},
+		{"mapped address", `failover example.org {
+			pool www.example.org {
+				target ::ffff:192.0.2.1
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: target '::ffff:192.0.2.1' is an IPv4-mapped IPv6 address: write it as 192.0.2.1"},
+		{"unknown target option", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1 prio 2
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: unknown target option 'prio': write 'target ADDRESS [priority N] [weight N]'"},
+		{"negative priority", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1 priority -1
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: target priority '-1' is not a whole number from 0 to 65535"},
+		{"duplicate target", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				target 192.0.2.1 priority 2
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:4 - Error during parsing: target 192.0.2.1 is listed twice in this pool"},
+		{"bad duration", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				interval 5
+			}
+		}`, "Testfile:5 - Error during parsing: interval '5' is not a duration: write a number with a unit, e.g. 5s or 500ms"},
+		{"negative duration", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				timeout -2s
+			}
+		}`, "Testfile:5 - Error during parsing: timeout -2s is too short: write at least 10ms"},
+		{"interval too short", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				interval 1ms
+			}
+		}`, "Testfile:5 - Error during parsing: interval 1ms is too short: write at least 100ms"},
+		{"rise zero", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				rise 0
+			}
+		}`, "Testfile:5 - Error during parsing: rise '0' is not a whole number from 1 to 100"},
+		{"fall not a number", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				fall three
+			}
+		}`, "Testfile:5 - Error during parsing: fall 'three' is not a whole number from 1 to 100"},
+		{"ttl missing", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				ttl
+			}
+		}`, "Testfile:5 - Error during parsing: ttl takes one number"},
+		{"timeout not below interval", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				timeout 5s
+				interval 5s
+			}
+		}`, "Testfile:5 - Error during parsing: timeout 5s must be shorter than interval 5s: lower the timeout or raise the interval"},
+		{"unsupported scheme", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check ftp://www.example.org/
+			}
+		}`, "Testfile:4 - Error during parsing: check scheme 'ftp' is not supported: write tcp://HOST:PORT, http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH"},
+		{"tcp check without port", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org
+			}
+		}`, "Testfile:4 - Error during parsing: check 'tcp://www.example.org' has no port"},
+		{"two checks", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				check tcp://www.example.org:443
+			}
+		}`, "Testfile:5 - Error during parsing: pool already has a check at line 4"},
+		{"unknown check option", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check https://www.example.org/ {
+					cafile /etc/ca.pem
+				}
+			}
+		}`, "Testfile:5 - Error during parsing: unknown check option 'cafile': write 'ca FILE'"},
+		{"duplicate pool name", `failover example.org {` + pool + `
+			pool WWW.example.org {
+				target 192.0.2.2
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:6 - Error during parsing: pool name 'www.example.org.' is already used by the pool at line 2"},
+		{"name outside zones", `failover example.org {
+			pool www.example.net {
+				target 192.0.2.1
+				check tcp://www.example.net:80
+			}
+		}`, "Testfile:2 - Error during parsing: pool name 'www.example.net.' is not inside the zones of this block (example.org.)"},
+		{"wildcard name", `failover example.org {
+			pool *.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:2 - Error during parsing: pool name '*.example.org' is a wildcard"},
+		{"pool without name", `failover example.org {
+			pool {
+				target 192.0.2.1
+			}
+		}`, "Testfile:2 - Error during parsing: pool has no name: write 'pool www.example.org {'"},
+		{"pool without block", `failover example.org {
+			pool www.example.org
+		}`, "Testfile:2 - Error during parsing: pool www.example.org needs a block"},
+		{"no target", `failover example.org {
+			pool www.example.org {
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:2 - Error during parsing: pool www.example.org. has no target: add 'target ADDRESS' lines"},
+		{"no check", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+			}
+		}`, "Testfile:2 - Error during parsing: pool www.example.org. has no check: add a line like 'check http://www.example.org/health'"},
+		{"used twice", `failover example.org {` + pool + `
+		}
+		failover example.org {` + pool + `
+		}`, "Testfile:7 - Error during parsing: failover is used more than once in this server block"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := caddy.NewTestController("dns", tc.input)
+			_, err := parse(c)
+			if err == nil {
+				t.Fatalf("Expected error %q, got none", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Expected error containing\n  %q\ngot\n  %q", tc.want, err.Error())
+			}
+		})
+	}
+}
