@@ -1,0 +1,315 @@
+package failover_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/test"
+	"github.com/failover-dns/failover"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestMain(m *testing.M) {
+	// Place failover in the plugin chain as plugin/main.go does.
+	if err := dnsserver.SetDirectives(failover.Directives(dnsserver.Directives)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	os.Exit(m.Run())
+}
+
+// coreDNS is a CoreDNS instance started from a Corefile.
+type coreDNS struct {
+	inst *caddy.Instance
+	udp  string
+	tcp  string
+}
+
+func startCoreDNS(t *testing.T, corefile string) *coreDNS {
+	t.Helper()
+	inst, udp, tcp, err := test.CoreDNSServerAndPorts(corefile)
+	if err != nil {
+		t.Fatalf("Could not start CoreDNS: %v\n%s", err, corefile)
+	}
+	s := &coreDNS{inst: inst, udp: udp, tcp: tcp}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// restart reloads the Corefile as the reload plugin does.
+func (s *coreDNS) restart(t *testing.T, corefile string) {
+	t.Helper()
+	inst, err := s.inst.Restart(test.NewInput(corefile))
+	if err != nil {
+		t.Fatalf("Could not restart CoreDNS: %v", err)
+	}
+	s.inst = inst
+	s.udp, s.tcp = test.CoreDNSServerPorts(inst, 0)
+}
+
+func (s *coreDNS) stop() {
+	if s.inst == nil {
+		return
+	}
+	s.inst.ShutdownCallbacks()
+	s.inst.Stop()
+	s.inst.Wait()
+	s.inst = nil
+}
+
+// query asks qname/qtype over "udp" or "tcp".
+func (s *coreDNS) query(proto, qname string, qtype uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(qname), qtype)
+	c := &dns.Client{Net: proto, Timeout: 2 * time.Second}
+	addr := s.udp
+	if proto == "tcp" {
+		addr = s.tcp
+	}
+	r, _, err := c.Exchange(m, addr)
+	return r, err
+}
+
+// addresses returns the sorted A/AAAA addresses of a reply.
+func addresses(m *dns.Msg) []string {
+	var out []string
+	for _, rr := range m.Answer {
+		switch rr := rr.(type) {
+		case *dns.A:
+			out = append(out, rr.A.String())
+		case *dns.AAAA:
+			out = append(out, rr.AAAA.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// answers queries over UDP and TCP and returns the addresses, or an error
+// when the two transports disagree or the reply is not an authoritative
+// NOERROR.
+func (s *coreDNS) answers(qname string, qtype uint16) ([]string, error) {
+	var got [2][]string
+	for i, proto := range []string{"udp", "tcp"} {
+		r, err := s.query(proto, qname, qtype)
+		if err != nil {
+			return nil, err
+		}
+		if r.Rcode != dns.RcodeSuccess || !r.Authoritative {
+			return nil, fmt.Errorf("%s: rcode %s, authoritative %v", proto, dns.RcodeToString[r.Rcode], r.Authoritative)
+		}
+		got[i] = addresses(r)
+	}
+	if !slices.Equal(got[0], got[1]) {
+		return nil, fmt.Errorf("UDP answered %v but TCP %v", got[0], got[1])
+	}
+	return got[0], nil
+}
+
+// waitAnswer polls until qname answers exactly want (over UDP and TCP) and
+// returns how long that took. It fails the test after limit.
+func (s *coreDNS) waitAnswer(t *testing.T, qname string, qtype uint16, limit time.Duration, want ...string) time.Duration {
+	t.Helper()
+	slices.Sort(want)
+	start := time.Now()
+	var got []string
+	var err error
+	for time.Since(start) < limit {
+		got, err = s.answers(qname, qtype)
+		if err == nil && slices.Equal(got, want) {
+			return time.Since(start)
+		}
+		time.Sleep(15 * time.Millisecond)
+	}
+	t.Fatalf("%s %s: wanted %v within %s, last got %v (error %v)", qname, dns.TypeToString[qtype], want, limit, got, err)
+	return 0
+}
+
+// waitFor polls cond every 20 ms until it holds, failing the test after limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("Timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// backend is an HTTP server on one address that a test can kill and bring back.
+type backend struct {
+	t       *testing.T
+	addr    string
+	handler http.Handler
+	mu      sync.Mutex
+	srv     *http.Server
+}
+
+// startBackends starts one HTTP backend per IP, all on the same port, and
+// returns them with that port.
+func startBackends(t *testing.T, handler http.Handler, ips ...string) ([]*backend, string) {
+	t.Helper()
+	if handler == nil {
+		handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	}
+	for attempt := 0; attempt < 20; attempt++ {
+		lns, port, err := listenSamePort(ips)
+		if err != nil {
+			continue
+		}
+		var bs []*backend
+		for i, ln := range lns {
+			b := &backend{t: t, addr: net.JoinHostPort(ips[i], port), handler: handler}
+			b.serve(ln)
+			t.Cleanup(b.stop)
+			bs = append(bs, b)
+		}
+		return bs, port
+	}
+	t.Fatalf("Could not find a port free on all of %v", ips)
+	return nil, ""
+}
+
+func listenSamePort(ips []string) ([]net.Listener, string, error) {
+	first, err := net.Listen("tcp", net.JoinHostPort(ips[0], "0"))
+	if err != nil {
+		return nil, "", err
+	}
+	_, port, _ := net.SplitHostPort(first.Addr().String())
+	lns := []net.Listener{first}
+	for _, ip := range ips[1:] {
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, port))
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, "", err
+		}
+		lns = append(lns, ln)
+	}
+	return lns, port, nil
+}
+
+func (b *backend) serve(ln net.Listener) {
+	srv := &http.Server{Handler: b.handler, ReadHeaderTimeout: 5 * time.Second}
+	b.mu.Lock()
+	b.srv = srv
+	b.mu.Unlock()
+	go srv.Serve(ln)
+}
+
+// stop kills the backend: its listener and every connection close at once.
+func (b *backend) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.srv != nil {
+		b.srv.Close()
+		b.srv = nil
+	}
+}
+
+// start brings a stopped backend back on the same address.
+func (b *backend) start() {
+	b.t.Helper()
+	var ln net.Listener
+	var err error
+	waitFor(b.t, 5*time.Second, "rebinding "+b.addr, func() bool {
+		ln, err = net.Listen("tcp", b.addr)
+		return err == nil
+	})
+	b.serve(ln)
+}
+
+// metricValue returns the value of a counter or gauge in the default
+// registry whose labels include want, or -1 when there is none.
+func metricValue(t *testing.T, name string, want map[string]string) float64 {
+	t.Helper()
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range families {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue next
+				}
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+// netnsEnv names the test a child process runs inside its own network namespace.
+const netnsEnv = "FAILOVER_TEST_NETNS"
+
+// inOwnNetns runs the calling test again in a child process inside a new
+// network namespace, where it may add loopback addresses and routes without
+// touching the machine. It returns true in the child, which should carry on
+// with the test, and false in the parent, which should return.
+// Inside, lo is up with ::1 plus 2001:db8::2 and 2001:db8::3, and the
+// documentation prefixes 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and
+// 2001:db8::/32 are delivered locally, so nothing leaves the namespace.
+func inOwnNetns(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(netnsEnv) == t.Name() {
+		for _, args := range [][]string{
+			{"link", "set", "lo", "up"},
+			{"-6", "addr", "add", "2001:db8::2/128", "dev", "lo", "nodad"},
+			{"-6", "addr", "add", "2001:db8::3/128", "dev", "lo", "nodad"},
+			{"route", "add", "local", "192.0.2.0/24", "dev", "lo"},
+			{"route", "add", "local", "198.51.100.0/24", "dev", "lo"},
+			{"route", "add", "local", "203.0.113.0/24", "dev", "lo"},
+			{"-6", "route", "add", "local", "2001:db8::/32", "dev", "lo"},
+		} {
+			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+				t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+		return true
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("Needs root to create a network namespace (CI runs as root)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("Needs the ip command (Debian package iproute2; .ci/run installs it)")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout=5m")
+	cmd.Env = append(os.Environ(), netnsEnv+"="+t.Name())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	out, err := cmd.CombinedOutput()
+	t.Logf("In its own network namespace:\n%s", out)
+	if err != nil {
+		t.Fatalf("The test failed in its network namespace: %v", err)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("The test did not run in its network namespace")
+	}
+	return false
+}
