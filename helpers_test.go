@@ -166,25 +166,30 @@ func startBackends(t *testing.T, handler http.Handler, ips ...string) ([]*backen
 	if handler == nil {
 		handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	}
+	lns, port := listenSamePort(t, ips...)
+	var bs []*backend
+	for i, ln := range lns {
+		b := &backend{t: t, addr: net.JoinHostPort(ips[i], port), handler: handler}
+		b.serve(ln)
+		t.Cleanup(b.stop)
+		bs = append(bs, b)
+	}
+	return bs, port
+}
+
+// listenSamePort opens TCP listeners on one port number at each of ips.
+func listenSamePort(t *testing.T, ips ...string) ([]net.Listener, string) {
+	t.Helper()
 	for attempt := 0; attempt < 20; attempt++ {
-		lns, port, err := listenSamePort(ips)
-		if err != nil {
-			continue
+		if lns, port, err := tryListenSamePort(ips); err == nil {
+			return lns, port
 		}
-		var bs []*backend
-		for i, ln := range lns {
-			b := &backend{t: t, addr: net.JoinHostPort(ips[i], port), handler: handler}
-			b.serve(ln)
-			t.Cleanup(b.stop)
-			bs = append(bs, b)
-		}
-		return bs, port
 	}
 	t.Fatalf("Could not find a port free on all of %v", ips)
 	return nil, ""
 }
 
-func listenSamePort(ips []string) ([]net.Listener, string, error) {
+func tryListenSamePort(ips []string) ([]net.Listener, string, error) {
 	first, err := net.Listen("tcp", net.JoinHostPort(ips[0], "0"))
 	if err != nil {
 		return nil, "", err
