@@ -1,0 +1,128 @@
+package failover_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+)
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("No /proc/self/fd to count sockets")
+	}
+	return len(entries)
+}
+
+// TestReloadLeaksNothing reloads the Corefile 20 times, alternating between
+// two configurations, and checks that answers keep coming and that no
+// goroutine or socket is left behind once the server stops.
+func TestReloadLeaksNothing(t *testing.T) {
+	bs, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2")
+	_ = bs
+	corefile := func(i int) string {
+		extra := ""
+		if i%2 == 1 {
+			extra = fmt.Sprintf(`
+		pool api.example.org {
+			target 127.0.0.2
+			check http://api.example.org:%s/
+			interval 200ms
+		}`, port)
+		}
+		return fmt.Sprintf(`example.org:0 {
+	failover {
+		pool www.example.org {
+			target 127.0.0.1
+			target 127.0.0.2 priority 2
+			check http://www.example.org:%s/
+			interval 200ms
+			timeout 100ms
+		}%s
+	}
+}`, port, extra)
+	}
+
+	// Let the test's own servers and the runtime settle, then take stock.
+	time.Sleep(50 * time.Millisecond)
+	ignore := goleak.IgnoreCurrent()
+	fds := openFDs(t)
+
+	s := startCoreDNS(t, corefile(0))
+	for i := 1; i <= 20; i++ {
+		s.restart(t, corefile(i))
+		s.waitAnswer(t, "www.example.org.", dns.TypeA, recoverLimit, "127.0.0.1")
+		if i%2 == 1 {
+			s.waitAnswer(t, "api.example.org.", dns.TypeA, recoverLimit, "127.0.0.2")
+		}
+	}
+	if got := metricValue(t, "coredns_failover_target_up", map[string]string{"pool": "api.example.org."}); got != -1 {
+		t.Errorf("A pool removed by the last reload still has a target_up series (value %v)", got)
+	}
+	s.stop()
+
+	if err := goleak.Find(ignore); err != nil {
+		t.Errorf("Goroutines left after 20 reloads and a stop:\n%v", err)
+	}
+	waitFor(t, 5*time.Second, "sockets to close", func() bool { return openFDs(t) <= fds })
+	if got := metricValue(t, "coredns_failover_target_up", map[string]string{"pool": "www.example.org."}); got != -1 {
+		t.Errorf("target_up series still present after the server stopped (value %v)", got)
+	}
+}
+
+// TestMetricsLint runs promlint over every failover metric after some
+// traffic has created each series.
+func TestMetricsLint(t *testing.T) {
+	bs, port := startBackends(t, nil, "127.0.0.1")
+	s := startCoreDNS(t, `example.org:0 {
+	failover {
+		pool lint.example.org {
+			target 127.0.0.1
+			check http://lint.example.org:`+port+`/
+			interval 200ms
+			fall 1
+		}
+	}
+}`)
+	s.waitAnswer(t, "lint.example.org.", dns.TypeA, recoverLimit, "127.0.0.1")
+	bs[0].stop()
+	waitFor(t, detectLimit, "all-down", func() bool {
+		return metricValue(t, "coredns_failover_all_down_total", map[string]string{"pool": "lint.example.org."}) == 1
+	})
+	s.answers("lint.example.org.", dns.TypeA)
+
+	names := []string{
+		"coredns_failover_target_up", "coredns_failover_probes_total", "coredns_failover_probe_duration_seconds",
+		"coredns_failover_transitions_total", "coredns_failover_answers_total", "coredns_failover_all_down_total",
+	}
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, mf := range families {
+		if strings.HasPrefix(mf.GetName(), "coredns_failover_") {
+			seen[mf.GetName()] = true
+		}
+	}
+	for _, n := range names {
+		if !seen[n] {
+			t.Errorf("Metric %s was not exported", n)
+		}
+	}
+	problems, err := testutil.GatherAndLint(prometheus.DefaultGatherer, names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
