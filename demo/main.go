@@ -1,0 +1,332 @@
+// Command demo runs CoreDNS with failover in front of three local HTTP
+// backends, shows the answers move when the primary backend stops and come
+// back when it returns, then lets you stop and start backends by hand.
+//
+//	go run ./demo -coredns ./coredns
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+const name = "www.example.org."
+
+var ips = []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}
+
+func main() {
+	binary := flag.String("coredns", "./coredns", "CoreDNS binary built with failover (make coredns)")
+	dnsPort := flag.Int("dns-port", 1053, "port for CoreDNS on 127.0.0.1; 0 picks a free one")
+	once := flag.Bool("once", false, "run the scripted failover and exit, without the interactive part")
+	flag.Parse()
+	if err := run(*binary, *dnsPort, *once); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(binary string, dnsPort int, once bool) error {
+	backends, httpPort, err := startBackends()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, b := range backends {
+			b.stop()
+		}
+	}()
+	if dnsPort == 0 {
+		if dnsPort, err = freePort(); err != nil {
+			return err
+		}
+	}
+	dir, err := os.MkdirTemp("", "failover-demo")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	readyPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	corefile := fmt.Sprintf(`example.org:%d {
+    bind 127.0.0.1
+    ready 127.0.0.1:%d
+    failover {
+        pool www.example.org {
+            target 127.0.0.1
+            target 127.0.0.2 priority 2
+            target 127.0.0.3 priority 3
+            check http://www.example.org:%d/health
+            interval 1s
+            timeout 500ms
+            rise 2
+            fall 2
+            ttl 5
+        }
+    }
+}
+`, dnsPort, readyPort, httpPort)
+	conf := filepath.Join(dir, "Corefile")
+	if err := os.WriteFile(conf, []byte(corefile), 0o644); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd := exec.CommandContext(ctx, binary, "-conf", conf)
+	cmd.Stdout, cmd.Stderr = prefixed("coredns | "), prefixed("coredns | ")
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("cannot start %s (run 'make coredns' first): %w", binary, err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+
+	server := net.JoinHostPort("127.0.0.1", strconv.Itoa(dnsPort))
+	fmt.Printf("\nCorefile:\n%s\n", corefile)
+	fmt.Printf("Demo backends (HTTP, /health) on %s port %d.\n", strings.Join(ips, ", "), httpPort)
+	fmt.Printf("Try:\n  dig @127.0.0.1 -p %d www.example.org A\n  dig @127.0.0.1 -p %d www.example.org MX\n\n", dnsPort, dnsPort)
+
+	step := func(what string, want string) error {
+		start := time.Now()
+		got, err := waitFor(ctx, server, want, 20*time.Second)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		fmt.Printf("%-40s www.example.org A %s  (after %s)\n", what, strings.Join(got, " "), time.Since(start).Round(10*time.Millisecond))
+		return nil
+	}
+	// The ready plugin says when every target has its first verdict.
+	if err := waitReady(ctx, readyPort, 20*time.Second); err != nil {
+		return err
+	}
+	if err := step("All backends up:", ips[0]); err != nil {
+		return err
+	}
+	backends[0].stop()
+	if err := step("Primary 127.0.0.1 stopped:", ips[1]); err != nil {
+		return err
+	}
+	backends[1].stop()
+	if err := step("Secondary 127.0.0.2 stopped too:", ips[2]); err != nil {
+		return err
+	}
+	for _, b := range backends[:2] {
+		if err := b.start(); err != nil {
+			return err
+		}
+	}
+	if err := step("Both back:", ips[0]); err != nil {
+		return err
+	}
+	if once {
+		return nil
+	}
+	return interact(ctx, backends, server)
+}
+
+// interact toggles backends on command until EOF, q, or Ctrl-C.
+func interact(ctx context.Context, backends []*backend, server string) error {
+	fmt.Println("\nType 1, 2 or 3 and Enter to stop or start that backend, Enter alone to query, q to quit.")
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			lines <- strings.TrimSpace(sc.Text())
+		}
+		close(lines)
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case line, ok := <-lines:
+			if !ok || line == "q" {
+				return nil
+			}
+			if n, err := strconv.Atoi(line); err == nil && n >= 1 && n <= len(backends) {
+				b := backends[n-1]
+				if b.running() {
+					b.stop()
+					fmt.Printf("Stopped backend %s\n", b.addr)
+				} else if err := b.start(); err != nil {
+					fmt.Println(err)
+				} else {
+					fmt.Printf("Started backend %s\n", b.addr)
+				}
+			}
+			got, err := query(server)
+			fmt.Printf("www.example.org A %v %v\n", got, errOrEmpty(err))
+		}
+	}
+}
+
+func errOrEmpty(err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func query(server string) ([]string, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	r, err := dns.Exchange(m, server)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			out = append(out, a.A.String())
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// waitFor polls the server every 50 ms until it answers exactly want.
+func waitFor(ctx context.Context, server, want string, limit time.Duration) ([]string, error) {
+	deadline := time.Now().Add(limit)
+	var got []string
+	var err error
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if got, err = query(server); err == nil && len(got) == 1 && got[0] == want {
+			return got, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("no answer %s within %s (last %v, %v)", want, limit, got, err)
+}
+
+func waitReady(ctx context.Context, port int, limit time.Duration) error {
+	url := fmt.Sprintf("http://127.0.0.1:%d/ready", port)
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if resp, err := client.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("CoreDNS not ready within %s", limit)
+}
+
+type backend struct {
+	addr string
+	mu   sync.Mutex
+	srv  *http.Server
+}
+
+func startBackends() ([]*backend, int, error) {
+	for attempt := 0; attempt < 20; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return nil, 0, err
+		}
+		var bs []*backend
+		for _, ip := range ips {
+			b := &backend{addr: net.JoinHostPort(ip, strconv.Itoa(port))}
+			if err = b.start(); err != nil {
+				break
+			}
+			bs = append(bs, b)
+		}
+		if err == nil {
+			return bs, port, nil
+		}
+		for _, b := range bs {
+			b.stop()
+		}
+	}
+	return nil, 0, errors.New("no port free on 127.0.0.1-3 for the demo backends")
+}
+
+func (b *backend) start() error {
+	ln, err := net.Listen("tcp", b.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprintf(w, "backend %s ok\n", b.addr)
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	b.mu.Lock()
+	b.srv = srv
+	b.mu.Unlock()
+	go srv.Serve(ln)
+	return nil
+}
+
+func (b *backend) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.srv != nil {
+		b.srv.Close()
+		b.srv = nil
+	}
+}
+
+func (b *backend) running() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.srv != nil
+}
+
+// freePort finds a port that is free for TCP and UDP on 127.0.0.1.
+func freePort() (int, error) {
+	for attempt := 0; attempt < 20; attempt++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free port on 127.0.0.1")
+}
+
+// prefixed copies a child's output to ours, line by line, with a prefix.
+func prefixed(prefix string) *os.File {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return os.Stdout
+	}
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			fmt.Println(prefix + sc.Text())
+		}
+		r.Close()
+	}()
+	return w
+}
