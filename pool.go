@@ -148,14 +148,17 @@ func (p *pool) observe(i int, r health.Result, s health.State, changed bool) {
 	}
 	targetUp.WithLabelValues(p.name, t.label).Set(up)
 	transitionsTotal.WithLabelValues(p.name, t.label, s.String()).Inc()
-	if r.OK {
-		log.Infof("Pool %s: target %s is %s", p.name, t.label, s)
-	} else {
-		log.Infof("Pool %s: target %s is %s (last probe: %s)", p.name, t.label, s, r.Reason)
-	}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Log every change, except a first verdict of UP: at start-up that is
+	// the normal case for every target and would only be noise.
+	switch {
+	case !r.OK:
+		log.Infof("Pool %s: target %s is %s (last probe: %s)", p.name, t.label, s, r.Reason)
+	case p.states[i] != health.Unknown:
+		log.Infof("Pool %s: target %s is %s", p.name, t.label, s)
+	}
 	if p.states[i] == health.Unknown {
 		p.verdicts++
 		if p.verdicts == len(p.targets) {
