@@ -5,7 +5,6 @@ package failover
 
 import (
 	"context"
-	"sync"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
@@ -34,8 +33,7 @@ type Failover struct {
 	negTTL   uint32 // TTL and minimum of synthesized SOA records
 	serial   uint32
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	started bool
 }
 
 type poolName struct {
@@ -172,24 +170,22 @@ func (f *Failover) Ready() bool {
 // OnStartup starts probing. It runs once the server is set up, never for a
 // configuration that failed to load.
 func (f *Failover) OnStartup() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	f.cancel = cancel
 	for _, p := range f.pools {
-		p.start(ctx, &f.wg)
+		p.start()
 	}
+	f.started = true
 	return nil
 }
 
-// OnShutdown stops probing and waits for every probe goroutine to end.
+// OnShutdown stops probing; it returns once every probe goroutine that no
+// newer configuration shares has ended.
 func (f *Failover) OnShutdown() error {
-	if f.cancel == nil {
+	if !f.started {
 		return nil
 	}
-	f.cancel()
-	f.wg.Wait()
 	for _, p := range f.pools {
 		p.stop()
 	}
-	f.cancel = nil
+	f.started = false
 	return nil
 }

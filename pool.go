@@ -1,7 +1,6 @@
 package failover
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"sort"
@@ -25,11 +24,13 @@ var familyType = [families]string{v4: "A", v6: "AAAA"}
 
 // target is one address a pool can answer with.
 type target struct {
-	addr     netip.Addr
-	ip       net.IP // addr in the form dns.A / dns.AAAA want
-	label    string // addr as a metric label and in logs
-	priority int    // lower is preferred
-	weight   int    // kept for weighted policies
+	addr      netip.Addr
+	ip        net.IP // addr in the form dns.A / dns.AAAA want
+	label     string // addr as a metric label and in logs
+	priority  int    // lower is preferred
+	weight    int    // kept for weighted policies
+	probeAddr netip.Addr
+	probePort uint16 // 0: each check's own port
 }
 
 func (t target) family() int {
@@ -75,12 +76,17 @@ type pool struct {
 	names    []string // every name the pool answers for, lower case, fully qualified
 	targets  []target
 	byFamily [families][]int // target indexes of each family, best priority first, then config order
-	check    health.Check
-	prober   health.Prober
+	checks   []*health.Check
+	require  int // checks that must pass; 0: all
 	interval time.Duration
+	fast     time.Duration
+	timeout  time.Duration
 	rise     int
 	fall     int
 	ttl      uint32
+
+	monitors []*health.Monitor // while started
+	unsubs   []func()
 
 	answers [families]atomic.Pointer[answer]
 	ready   atomic.Bool // every target has a first verdict
@@ -106,38 +112,52 @@ func (p *pool) init() {
 	p.publish()
 }
 
-// start launches one probe goroutine per target.
-func (p *pool) start(ctx context.Context, wg *sync.WaitGroup) {
+// start subscribes to one monitor per target, sharing monitors with every
+// other pool (and the previous configuration) that probes the same way.
+func (p *pool) start() {
 	acquireSeries(p)
 	for i, t := range p.targets {
-		m := &health.Monitor{
-			Prober:   p.prober,
-			Addr:     t.addr,
-			Interval: p.interval,
-			Timeout:  p.check.Timeout,
-			Tracker:  health.NewTracker(p.rise, p.fall),
-			Observe: func(r health.Result, s health.State, changed bool) {
-				p.observe(i, r, s, changed)
-			},
-		}
-		wg.Go(func() { m.Run(ctx) })
+		m := health.Acquire(health.Spec{
+			Addr:         t.probeAddr,
+			Port:         t.probePort,
+			Checks:       p.checks,
+			Require:      p.require,
+			Interval:     p.interval,
+			FastInterval: p.fast,
+			Timeout:      p.timeout,
+			Rise:         p.rise,
+			Fall:         p.fall,
+		})
+		p.monitors = append(p.monitors, m)
+		p.unsubs = append(p.unsubs, m.Subscribe(func(u health.Update) { p.observe(i, u) }))
 	}
 }
 
-// stop releases what start acquired, once the probe goroutines have ended.
+// stop unsubscribes and releases what start acquired; monitors nobody
+// else uses stop, and Release waits for their goroutines.
 func (p *pool) stop() {
-	p.prober.Close()
+	for i, m := range p.monitors {
+		p.unsubs[i]()
+		m.Release()
+	}
+	p.monitors, p.unsubs = nil, nil
+	for _, c := range p.checks {
+		c.Close()
+	}
 	releaseSeries(p)
 }
 
-func (p *pool) observe(i int, r health.Result, s health.State, changed bool) {
-	result := "success"
-	if !r.OK {
-		result = "failure"
+func (p *pool) observe(i int, u health.Update) {
+	r, s := u.Result, u.State
+	if !u.Replay {
+		result := "success"
+		if !r.OK {
+			result = r.Reason
+		}
+		probesTotal.WithLabelValues(p.name, result).Inc()
+		probeDuration.WithLabelValues(p.name).Observe(r.Duration.Seconds())
 	}
-	probesTotal.WithLabelValues(p.name, result).Inc()
-	probeDuration.WithLabelValues(p.name).Observe(r.Duration.Seconds())
-	if !changed {
+	if !u.Changed {
 		return
 	}
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +25,7 @@ const (
 	defaultRise     = 2
 	defaultFall     = 3
 	defaultTTL      = 30
+	defaultFast     = time.Second
 	defaultPriority = 1
 	defaultWeight   = 1
 
@@ -37,7 +37,7 @@ const (
 	maxWeight   = 65535
 )
 
-const poolProperties = "target, check, interval, timeout, rise, fall or ttl"
+const poolProperties = "target, check, require, interval, fast_interval, timeout, rise, fall or ttl"
 
 func setup(c *caddy.Controller) error {
 	f, err := parse(c)
@@ -157,8 +157,13 @@ func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*poo
 		return nil, c.Errf("pool %s needs a block: write 'pool %s {', then its targets and check, and '}' on its own line", args[0], strings.Join(args, " "))
 	}
 
-	var timeout time.Duration
-	timeoutLine, checkLine := 0, 0
+	var (
+		timeout, fast                     time.Duration
+		timeoutLine, fastLine, requireLine int
+		requireArg                        string
+		checks                            []health.CheckConfig
+		checkLines                        []int
+	)
 	addrs := map[netip.Addr]bool{}
 	for {
 		if !c.Next() {
@@ -180,13 +185,22 @@ func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*poo
 				p.targets = append(p.targets, t)
 			}
 		case "check":
-			if checkLine != 0 {
-				return nil, c.Errf("pool already has a check at line %d: give one 'check' per pool", checkLine)
+			checkLines = append(checkLines, c.Line())
+			var check health.CheckConfig
+			check, err = parseCheck(c)
+			checks = append(checks, check)
+		case "require":
+			requireLine = c.Line()
+			args := c.RemainingArgs()
+			if len(args) != 1 {
+				return nil, c.Err("require takes one argument: write 'require all', 'require any' or 'require N'")
 			}
-			checkLine = c.Line()
-			p.check, err = parseCheck(c)
+			requireArg = args[0]
 		case "interval":
 			p.interval, err = durationArg(c, minInterval)
+		case "fast_interval":
+			fastLine = c.Line()
+			fast, err = durationArg(c, minInterval)
 		case "timeout":
 			timeoutLine = c.Line()
 			timeout, err = durationArg(c, minTimeout)
@@ -209,7 +223,7 @@ func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*poo
 	if len(p.targets) == 0 {
 		return nil, errAt(c, line, "pool %s has no target: add 'target ADDRESS' lines, e.g. 'target 192.0.2.10'", p.names[0])
 	}
-	if checkLine == 0 {
+	if len(checks) == 0 {
 		return nil, errAt(c, line, "pool %s has no check: add a line like 'check http://%s/health' or 'check tcp://%s:443'",
 			p.names[0], strings.TrimSuffix(p.names[0], "."), strings.TrimSuffix(p.names[0], "."))
 	}
@@ -218,12 +232,37 @@ func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*poo
 	} else if timeout >= p.interval {
 		return nil, errAt(c, timeoutLine, "timeout %s must be shorter than interval %s: lower the timeout or raise the interval", timeout, p.interval)
 	}
-	p.check.Timeout = timeout
-	prober, err := p.check.NewProber()
-	if err != nil {
-		return nil, errAt(c, checkLine, "%v", err)
+	p.timeout = timeout
+	if fastLine == 0 {
+		fast = min(defaultFast, p.interval)
+	} else if fast > p.interval {
+		return nil, errAt(c, fastLine, "fast_interval %s must not be longer than interval %s: it speeds up confirmation", fast, p.interval)
 	}
-	p.prober = prober
+	p.fast = fast
+	switch requireArg {
+	case "", "all":
+	case "any":
+		p.require = 1
+	default:
+		n, err := strconv.Atoi(requireArg)
+		if err != nil || n < 1 || n > len(checks) {
+			return nil, errAt(c, requireLine, "require '%s' is not all, any or a number from 1 to %d (the pool's checks)", requireArg, len(checks))
+		}
+		p.require = n
+	}
+	root := dnsserver.GetConfig(c).Root
+	for i, cfg := range checks {
+		cfg.Timeout, cfg.Root = timeout, root
+		check, err := health.NewCheck(cfg)
+		if err != nil {
+			at := checkLines[i]
+			if l := health.ErrorLine(err); l != 0 {
+				at = l
+			}
+			return nil, errAt(c, at, "%v", err)
+		}
+		p.checks = append(p.checks, check)
+	}
 	return p, nil
 }
 
@@ -245,7 +284,7 @@ func poolNameIn(arg string, zones []string) (name, zone string, err error) {
 }
 
 func parseTarget(c *caddy.Controller) (target, error) {
-	const usage = "write 'target ADDRESS [priority N] [weight N]'"
+	const usage = "write 'target ADDRESS [priority N] [weight N] [probe ADDRESS[:PORT]]'"
 	args := c.RemainingArgs()
 	if len(args) == 0 || len(args)%2 == 0 {
 		return target{}, c.Errf("target takes an address and optional 'priority N' and 'weight N': %s", usage)
@@ -261,11 +300,16 @@ func parseTarget(c *caddy.Controller) (target, error) {
 	case addr.IsUnspecified(), addr.IsMulticast():
 		return target{}, c.Errf("target '%s' cannot be a server address: write the address clients should connect to", args[0])
 	}
-	t := target{addr: addr, ip: net.IP(addr.AsSlice()), label: addr.String(), priority: defaultPriority, weight: defaultWeight}
+	t := target{addr: addr, ip: net.IP(addr.AsSlice()), label: addr.String(), priority: defaultPriority, weight: defaultWeight, probeAddr: addr}
 	for i := 1; i < len(args); i += 2 {
 		var dst *int
 		limit := 0
 		switch args[i] {
+		case "probe":
+			if err := parseProbeAddr(&t, args[i+1]); err != nil {
+				return target{}, c.Err(err.Error())
+			}
+			continue
 		case "priority":
 			dst, limit = &t.priority, maxPriority
 		case "weight":
@@ -282,13 +326,28 @@ func parseTarget(c *caddy.Controller) (target, error) {
 	return t, nil
 }
 
-// parseCheck reads 'check URL' with an optional block of check options.
-func parseCheck(c *caddy.Controller) (health.Check, error) {
+// parseProbeAddr reads the address (and optional port) that a target's
+// checks connect to instead of the address it answers with.
+func parseProbeAddr(t *target, arg string) error {
+	if ap, err := netip.ParseAddrPort(arg); err == nil && ap.Port() != 0 && ap.Addr().Zone() == "" {
+		t.probeAddr, t.probePort = ap.Addr().Unmap(), ap.Port()
+		return nil
+	}
+	if a, err := netip.ParseAddr(arg); err == nil && a.Zone() == "" {
+		t.probeAddr = a.Unmap()
+		return nil
+	}
+	return fmt.Errorf("probe '%s' is not an address: write 'probe 10.0.0.10', 'probe 10.0.0.10:8081' or 'probe [2001:db8::10]:8081'", arg)
+}
+
+// parseCheck reads 'check URL' with an optional block of option lines,
+// which health.NewCheck interprets for the URL's scheme.
+func parseCheck(c *caddy.Controller) (health.CheckConfig, error) {
 	args := c.RemainingArgs()
 	if len(args) != 1 {
-		return health.Check{}, c.Errf("check takes one URL: write 'check URL' with URL one of %s", health.Schemes)
+		return health.CheckConfig{}, c.Errf("check takes one URL: write 'check URL' with URL one of %s", health.Schemes)
 	}
-	check := health.Check{URL: args[0]}
+	check := health.CheckConfig{URL: args[0]}
 	if !c.NextArg() { // no '{' on this line
 		return check, nil
 	}
@@ -296,21 +355,12 @@ func parseCheck(c *caddy.Controller) (health.Check, error) {
 		if !c.Next() {
 			return check, c.EOFErr()
 		}
-		switch c.Val() {
-		case "}":
+		if c.Val() == "}" {
 			return check, nil
-		case "ca":
-			file := c.RemainingArgs()
-			if len(file) != 1 {
-				return check, c.Err("ca takes one file name: write 'ca FILE' with FILE a PEM bundle of CA certificates")
-			}
-			check.CAFile = file[0]
-			if root := dnsserver.GetConfig(c).Root; !filepath.IsAbs(check.CAFile) && root != "" {
-				check.CAFile = filepath.Join(root, check.CAFile)
-			}
-		default:
-			return check, c.Errf("unknown check option '%s': write 'ca FILE'", c.Val())
 		}
+		opt := health.Option{Name: c.Val(), Line: c.Line()}
+		opt.Args = c.RemainingArgs()
+		check.Options = append(check.Options, opt)
 	}
 }
 

@@ -40,14 +40,14 @@ func TestParseValid(t *testing.T) {
 	if www.names[1] != "web.example.org." || f.names["web.example.org."].pool != www {
 		t.Errorf("Names not registered: %v", www.names)
 	}
-	if www.interval != 10*time.Second || www.check.Timeout != defaultTimeout || www.rise != 3 || www.fall != 4 || www.ttl != 20 {
+	if www.interval != 10*time.Second || www.timeout != defaultTimeout || www.rise != 3 || www.fall != 4 || www.ttl != 20 {
 		t.Errorf("Properties not parsed: %+v", www)
 	}
 	if tg := www.targets[1]; tg.priority != 2 || tg.weight != 5 {
 		t.Errorf("Target options not parsed: %+v", tg)
 	}
 	api := f.pools[1]
-	if api.check.Timeout != 500*time.Millisecond || api.ttl != defaultTTL || api.rise != defaultRise || api.fall != defaultFall {
+	if api.timeout != 500*time.Millisecond || api.ttl != defaultTTL || api.rise != defaultRise || api.fall != defaultFall {
 		t.Errorf("Defaults not applied (timeout is half a short interval): %+v", api)
 	}
 	if _, ok := f.existing["example.org."]; !ok {
@@ -104,8 +104,8 @@ func TestParseDefaultZonesFromServerBlock(t *testing.T) {
 
 func TestParseCAFileRelativeToRoot(t *testing.T) {
 	dir := t.TempDir()
-	// A valid self-signed certificate is not needed to test path resolution:
-	// a file that is not PEM fails with its resolved path in the message.
+	// A valid certificate is not needed to test path resolution: a file that
+	// is found but is not PEM fails differently from one that is not found.
 	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), []byte("not pem"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestParseCAFileRelativeToRoot(t *testing.T) {
 	}`)
 	dnsserver.GetConfig(c).Root = dir
 	_, err := parse(c)
-	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "ca.pem")) {
+	if err == nil || !strings.Contains(err.Error(), "Testfile:5 - Error during parsing: ca file 'ca.pem' holds no PEM certificate") {
 		t.Fatalf("Expected the ca path to resolve against root %s, got %v", dir, err)
 	}
 }
@@ -147,7 +147,7 @@ func TestParseErrors(t *testing.T) {
 				check tcp://www.example.org:80
 				intervall 5s
 			}
-		}`, "Testfile:5 - Error during parsing: unknown property 'intervall' in pool: write one of target, check, interval, timeout, rise, fall or ttl"},
+		}`, "Testfile:5 - Error during parsing: unknown property 'intervall' in pool: write one of target, check, require, interval, fast_interval, timeout, rise, fall or ttl"},
 		{"bad address", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.300
@@ -171,7 +171,7 @@ func TestParseErrors(t *testing.T) {
 				target 192.0.2.1 prio 2
 				check tcp://www.example.org:80
 			}
-		}`, "Testfile:3 - Error during parsing: unknown target option 'prio': write 'target ADDRESS [priority N] [weight N]'"},
+		}`, "Testfile:3 - Error during parsing: unknown target option 'prio': write 'target ADDRESS [priority N] [weight N] [probe ADDRESS[:PORT]]'"},
 		{"negative priority", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.1 priority -1
@@ -240,20 +240,69 @@ func TestParseErrors(t *testing.T) {
 				target 192.0.2.1
 				check ftp://www.example.org/
 			}
-		}`, "Testfile:4 - Error during parsing: check scheme 'ftp' is not supported: write tcp://HOST:PORT, http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH"},
+		}`, "Testfile:4 - Error during parsing: check scheme 'ftp' is not supported: write tcp://HOST:PORT, tls://HOST:PORT, http://HOST[:PORT]/PATH"},
 		{"tcp check without port", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.1
 				check tcp://www.example.org
 			}
 		}`, "Testfile:4 - Error during parsing: check 'tcp://www.example.org' has no port"},
-		{"two checks", `failover example.org {
+		{"require more than the checks", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.1
 				check tcp://www.example.org:80
 				check tcp://www.example.org:443
+				require 3
 			}
-		}`, "Testfile:5 - Error during parsing: pool already has a check at line 4"},
+		}`, "Testfile:6 - Error during parsing: require '3' is not all, any or a number from 1 to 2 (the pool's checks)"},
+		{"fast_interval above interval", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				interval 1s
+				fast_interval 2s
+			}
+		}`, "Testfile:6 - Error during parsing: fast_interval 2s must not be longer than interval 1s"},
+		{"bad probe address", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1 probe mgmt.example.org:8081
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: probe 'mgmt.example.org:8081' is not an address: write 'probe 10.0.0.10', 'probe 10.0.0.10:8081'"},
+		{"max_latency not below timeout", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80 {
+					max_latency 3s
+				}
+			}
+		}`, "Testfile:5 - Error during parsing: max_latency 3s must be shorter than the timeout 2s"},
+		{"bad status range", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check http://www.example.org/ {
+					method GET
+					status 200 399-300
+				}
+			}
+		}`, "Testfile:6 - Error during parsing: status '399-300' is not a code or range between 100 and 599: write e.g. 'status 200 204 300-399'"},
+		{"bad regex", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check http://www.example.org/ {
+					body_regex "(up"
+				}
+			}
+		}`, "Testfile:5 - Error during parsing: body_regex '(up' is not a valid regular expression"},
+		{"option given twice", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check dns://www.example.org {
+					type A
+					type AAAA
+				}
+			}
+		}`, "Testfile:6 - Error during parsing: 'type' is given twice in this check (first at line 5): keep one"},
 		{"unknown check option", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.1
@@ -261,7 +310,7 @@ func TestParseErrors(t *testing.T) {
 					cafile /etc/ca.pem
 				}
 			}
-		}`, "Testfile:5 - Error during parsing: unknown check option 'cafile': write 'ca FILE'"},
+		}`, "Testfile:5 - Error during parsing: option 'cafile' does not apply to https checks: see the README for the options of each check type"},
 		{"duplicate pool name", `failover example.org {` + pool + `
 			pool WWW.example.org {
 				target 192.0.2.2

@@ -1,77 +1,143 @@
 package health
 
 import (
-	"crypto/x509"
-	"errors"
+	"context"
 	"fmt"
+	"net/netip"
 	"net/url"
-	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// Check describes how to probe a pool's targets.
-type Check struct {
-	// URL selects the probe by its scheme: tcp://HOST:PORT,
-	// http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH. Probes always
-	// connect to the target's address; HOST is the HTTP Host header and the
-	// TLS server name.
-	URL string
-	// CAFile is a PEM file of CA certificates that HTTPS checks trust instead
-	// of the system roots.
-	CAFile string
+// CheckConfig is a check as the Corefile gives it: a URL whose scheme picks
+// the probe, and the lines of its option block.
+type CheckConfig struct {
+	URL     string
+	Options []Option
+	// Root is the directory relative file names are resolved against.
+	Root string
 	// Timeout bounds every network operation of one probe.
 	Timeout time.Duration
 }
 
 // Schemes lists the supported check URL forms, for error messages.
-const Schemes = "tcp://HOST:PORT, http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH"
+const Schemes = "tcp://HOST:PORT, tls://HOST:PORT, http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH, " +
+	"dns://NAME[:PORT], grpc://HOST:PORT, grpcs://HOST:PORT or icmp://HOST"
 
-// NewProber validates c and builds its Prober. Errors say what to write instead.
-func (c Check) NewProber() (Prober, error) {
-	u, err := url.Parse(c.URL)
+// Check is a validated check, ready to probe any target address.
+type Check struct {
+	URL        string
+	prober     Prober
+	port       uint16 // the URL's port (or the scheme's default); 0 for icmp
+	maxLatency time.Duration
+	key        string
+}
+
+// Key identifies the check: two checks with the same key probe the same way.
+func (c *Check) Key() string { return c.key }
+
+// Probe runs the check against addr at port, or at the check's own port
+// when port is 0. A success slower than max_latency counts as a failure.
+func (c *Check) Probe(ctx context.Context, addr netip.Addr, port uint16) Result {
+	if port == 0 {
+		port = c.port
+	}
+	r := c.prober.Probe(ctx, netip.AddrPortFrom(addr, port))
+	if r.OK && c.maxLatency > 0 && r.Duration > c.maxLatency {
+		r = Result{Reason: ReasonSlow, Duration: r.Duration}
+	}
+	return r
+}
+
+// Close releases the check's idle connections.
+func (c *Check) Close() { c.prober.Close() }
+
+var defaultPorts = map[string]uint16{"http": 80, "https": 443, "dns": 53}
+
+// NewCheck validates a check and builds its prober. Errors say what to write
+// instead; ErrorLine tells which option line they concern, if any.
+func NewCheck(cfg CheckConfig) (*Check, error) {
+	u, err := url.Parse(cfg.URL)
 	if err != nil || u.Scheme == "" || u.Opaque != "" {
-		return nil, fmt.Errorf("check '%s' is not a URL: write %s", c.URL, Schemes)
+		return nil, fmt.Errorf("check '%s' is not a URL: write %s", cfg.URL, Schemes)
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("check '%s' has credentials in the URL: they are not supported, remove them", c.URL)
+		return nil, fmt.Errorf("check '%s' has credentials in the URL: they are not supported, remove them", cfg.URL)
 	}
 	port, err := portOf(u)
 	if err != nil {
-		return nil, fmt.Errorf("check '%s': %v", c.URL, err)
+		return nil, fmt.Errorf("check '%s': %v", cfg.URL, err)
 	}
-	switch u.Scheme {
-	case "tcp":
-		if c.CAFile != "" {
-			return nil, errors.New("'ca' only applies to https checks: remove it or use an https:// check")
-		}
+	if port == 0 {
+		port = defaultPorts[u.Scheme]
+	}
+	o := newOptions(cfg.Options)
+	c := &Check{URL: cfg.URL, port: port}
+	if c.maxLatency, _, err = o.duration("max_latency"); err != nil {
+		return nil, err
+	}
+	if c.maxLatency >= cfg.Timeout && c.maxLatency > 0 {
+		return nil, o.errf(o.all("max_latency")[0], "max_latency %s must be shorter than the timeout %s: a slower probe already fails", c.maxLatency, cfg.Timeout)
+	}
+	needPort := func() error {
 		if port == 0 {
-			return nil, fmt.Errorf("check '%s' has no port: write tcp://HOST:PORT, e.g. tcp://www.example.org:443", c.URL)
+			return fmt.Errorf("check '%s' has no port: write %s://%s:PORT", cfg.URL, u.Scheme, hostOr(u, "HOST"))
 		}
 		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			return nil, fmt.Errorf("check '%s': a tcp check takes no path or query: write tcp://HOST:PORT", c.URL)
+			return fmt.Errorf("check '%s': a %s check takes no path or query: write %s://HOST:PORT", cfg.URL, u.Scheme, u.Scheme)
 		}
-		return newTCPProber(port, c.Timeout), nil
+		return nil
+	}
+	var digest string
+	switch u.Scheme {
+	case "tcp":
+		if err = needPort(); err == nil {
+			c.prober, err = newTCPProber(o, cfg.Timeout)
+		}
+	case "tls":
+		if err = needPort(); err == nil {
+			c.prober, digest, err = newTLSProber(u, o, cfg)
+		}
 	case "http", "https":
 		if u.Hostname() == "" {
-			return nil, fmt.Errorf("check '%s' has no host: write the name the service answers to, e.g. %s://www.example.org/health", c.URL, u.Scheme)
+			return nil, fmt.Errorf("check '%s' has no host: write the name the service answers to, e.g. %s://www.example.org/health", cfg.URL, u.Scheme)
 		}
-		if c.CAFile != "" && u.Scheme != "https" {
-			return nil, errors.New("'ca' only applies to https checks: remove it or use an https:// check")
+		c.prober, digest, err = newHTTPProber(u, o, cfg)
+	case "dns":
+		c.prober, err = newDNSProber(u, o, cfg.Timeout)
+	case "grpc", "grpcs":
+		if err = needPort(); err == nil {
+			c.prober, digest, err = newGRPCProber(u, o, cfg)
 		}
-		if port == 0 {
-			port = 80
-			if u.Scheme == "https" {
-				port = 443
-			}
+	case "icmp":
+		if u.Port() != "" || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("check '%s': an icmp check takes no port or path: write icmp://HOST", cfg.URL)
 		}
-		roots, err := loadRoots(c.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		return newHTTPProber(u, port, c.Timeout, roots), nil
+		c.prober, err = newICMPProber(o)
+	default:
+		return nil, fmt.Errorf("check scheme '%s' is not supported: write %s", u.Scheme, Schemes)
 	}
-	return nil, fmt.Errorf("check scheme '%s' is not supported: write %s", u.Scheme, Schemes)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.unused(u.Scheme); err != nil {
+		return nil, err
+	}
+	var key strings.Builder
+	fmt.Fprintf(&key, "%s|%s|%s", cfg.URL, cfg.Timeout, digest)
+	for _, opt := range cfg.Options {
+		fmt.Fprintf(&key, "|%s %q", opt.Name, opt.Args)
+	}
+	c.key = key.String()
+	return c, nil
+}
+
+func hostOr(u *url.URL, fallback string) string {
+	if h := u.Hostname(); h != "" {
+		return h
+	}
+	return fallback
 }
 
 func portOf(u *url.URL) (uint16, error) {
@@ -84,19 +150,4 @@ func portOf(u *url.URL) (uint16, error) {
 		return 0, fmt.Errorf("port '%s' is not a number from 1 to 65535", p)
 	}
 	return uint16(n), nil
-}
-
-func loadRoots(file string) (*x509.CertPool, error) {
-	if file == "" {
-		return nil, nil
-	}
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read ca file: %v", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("ca file '%s' holds no PEM certificate: give a file with one or more '-----BEGIN CERTIFICATE-----' blocks", file)
-	}
-	return pool, nil
 }

@@ -1,87 +1,201 @@
 package health
 
 import (
+	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// MaxBodyBytes caps how much of a response body a probe reads. The rest is
-// discarded unread when the connection closes.
+// MaxBodyBytes caps how much of a response body a probe reads; body_contains
+// and body_regex look only at this much. The rest is dropped with the connection.
 const MaxBodyBytes = 64 << 10
 
-// httpProber sends GET to the check URL at each target's address. The URL's
-// host becomes the Host header and the TLS server name, so one URL checks
-// every target of a pool (as PowerDNS's ifurlup does).
+const maxRedirects = 10
+
+// httpProber sends a request to the check URL at each target's address. The
+// URL's host becomes the Host header and the TLS server name, so one URL
+// checks every target of a pool (as PowerDNS's ifurlup does).
 type httpProber struct {
 	scheme     string
-	port       string
 	requestURI string
 	host       string // Host header: the URL's host[:port] as written
+	method     string
+	header     http.Header
+	status     []statusRange
+	contains   []byte
+	regex      *regexp.Regexp
 	client     *http.Client
 	transport  *http.Transport
 }
 
-func newHTTPProber(u *url.URL, port uint16, timeout time.Duration, roots *x509.CertPool) *httpProber {
+type statusRange struct{ lo, hi int }
+
+func newHTTPProber(u *url.URL, o *options, cfg CheckConfig) (*httpProber, string, error) {
+	p := &httpProber{
+		scheme:     u.Scheme,
+		requestURI: u.RequestURI(),
+		host:       u.Host,
+		method:     http.MethodGet,
+		header:     http.Header{"User-Agent": {"coredns-failover"}},
+		status:     []statusRange{{200, 299}},
+	}
+	if m, ok, err := o.str("method", "method HEAD"); err != nil {
+		return nil, "", err
+	} else if ok {
+		p.method = strings.ToUpper(m)
+	}
+	for _, opt := range o.all("header") {
+		if len(opt.Args) != 2 {
+			return nil, "", o.errf(opt, "header takes a name and a value: write e.g. 'header X-Health-Token \"secret value\"'")
+		}
+		if strings.EqualFold(opt.Args[0], "Host") {
+			p.host = opt.Args[1] // also the TLS server name below unless server_name says otherwise
+			continue
+		}
+		p.header.Add(opt.Args[0], opt.Args[1])
+	}
+	if opt, ok, err := o.one("status"); err != nil {
+		return nil, "", err
+	} else if ok {
+		if p.status, err = parseStatus(opt.Args); err != nil {
+			return nil, "", o.errf(opt, "%v: write e.g. 'status 200 204 300-399'", err)
+		}
+	}
+	contains, _, err := o.str("body_contains", `body_contains "ok"`)
+	if err != nil {
+		return nil, "", err
+	}
+	p.contains = []byte(contains)
+	if opt, ok, err := o.one("body_regex"); err != nil {
+		return nil, "", err
+	} else if ok {
+		if len(opt.Args) != 1 {
+			return nil, "", o.errf(opt, "body_regex takes one regular expression: write e.g. 'body_regex \"status\\\":\\s*\\\"up\"'")
+		}
+		if p.regex, err = regexp.Compile(opt.Args[0]); err != nil {
+			return nil, "", o.errf(opt, "body_regex '%s' is not a valid regular expression: %v", opt.Args[0], err)
+		}
+	}
+	redirects := 0
+	if opt, ok, err := o.one("follow_redirects"); err != nil {
+		return nil, "", err
+	} else if ok {
+		redirects = 5
+		if len(opt.Args) == 1 {
+			n, err := strconv.Atoi(opt.Args[0])
+			if err != nil || n < 1 || n > maxRedirects {
+				return nil, "", o.errf(opt, "follow_redirects '%s' is not a whole number from 1 to %d", opt.Args[0], maxRedirects)
+			}
+			redirects = n
+		} else if len(opt.Args) > 1 {
+			return nil, "", o.errf(opt, "follow_redirects takes at most one number: write 'follow_redirects' or 'follow_redirects 3'")
+		}
+	}
+
 	transport := &http.Transport{
-		Proxy:       nil, // a health check must reach the target itself, never an environment proxy
-		DialContext: (&net.Dialer{Timeout: timeout}).DialContext,
-		TLSClientConfig: &tls.Config{
-			ServerName: u.Hostname(),
-			RootCAs:    roots, // nil: the system roots
-			MinVersion: tls.VersionTLS12,
-		},
-		TLSHandshakeTimeout:    timeout,
-		ResponseHeaderTimeout:  timeout,
+		Proxy:                  nil, // a health check must reach the target itself, never an environment proxy
+		DialContext:            (&net.Dialer{Timeout: cfg.Timeout}).DialContext,
+		TLSHandshakeTimeout:    cfg.Timeout,
+		ResponseHeaderTimeout:  cfg.Timeout,
 		MaxResponseHeaderBytes: MaxBodyBytes,
 		DisableCompression:     true,
 		// A fresh connection per probe tests what a new client would see.
 		DisableKeepAlives: true,
 	}
-	return &httpProber{
-		scheme:     u.Scheme,
-		port:       strconv.Itoa(int(port)),
-		requestURI: u.RequestURI(),
-		host:       u.Host,
-		transport:  transport,
-		client: &http.Client{
-			Transport: transport,
-			Timeout:   timeout,
-			// Redirects are not followed: a 3xx is a failed check.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	digest := ""
+	if u.Scheme == "https" {
+		tlsCfg, d, err := tlsConfig(o, hostOnly(p.host), cfg.Root)
+		if err != nil {
+			return nil, "", err
+		}
+		transport.TLSClientConfig, digest = tlsCfg, d
+	}
+	p.transport = transport
+	p.client = &http.Client{
+		Transport: transport,
+		Timeout:   cfg.Timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > redirects {
+				return http.ErrUseLastResponse // not followed: the 3xx status decides
+			}
+			return nil
 		},
 	}
+	return p, digest, nil
 }
 
-func (p *httpProber) Probe(ctx context.Context, addr netip.Addr) Result {
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
+}
+
+func parseStatus(args []string) ([]statusRange, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("status needs at least one code or range")
+	}
+	var out []statusRange
+	for _, a := range args {
+		lo, hi, isRange := strings.Cut(a, "-")
+		if !isRange {
+			hi = lo
+		}
+		l, err1 := strconv.Atoi(lo)
+		h, err2 := strconv.Atoi(hi)
+		if err1 != nil || err2 != nil || l < 100 || h > 599 || l > h {
+			return nil, fmt.Errorf("status '%s' is not a code or range between 100 and 599", a)
+		}
+		out = append(out, statusRange{l, h})
+	}
+	return out, nil
+}
+
+func (p *httpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	start := time.Now()
-	target := p.scheme + "://" + net.JoinHostPort(addr.String(), p.port) + p.requestURI
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	req, err := http.NewRequestWithContext(ctx, p.method, p.scheme+"://"+dst.String()+p.requestURI, nil)
 	if err != nil {
 		return failure(start, ReasonError)
 	}
 	req.Host = p.host
-	req.Header.Set("User-Agent", "coredns-failover")
+	req.Header = p.header.Clone()
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return failure(start, reasonFor(err))
 	}
-	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxBodyBytes))
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return failure(start, "status "+strconv.Itoa(resp.StatusCode))
+	defer resp.Body.Close()
+	if !p.statusOK(resp.StatusCode) {
+		return failure(start, "status_"+strconv.Itoa(resp.StatusCode))
 	}
+	if len(p.contains) == 0 && p.regex == nil {
+		return success(start)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes))
 	if err != nil {
 		return failure(start, reasonFor(err))
 	}
+	if (len(p.contains) > 0 && !bytes.Contains(body, p.contains)) || (p.regex != nil && !p.regex.Match(body)) {
+		return failure(start, ReasonMismatch)
+	}
 	return success(start)
+}
+
+func (p *httpProber) statusOK(code int) bool {
+	for _, r := range p.status {
+		if code >= r.lo && code <= r.hi {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *httpProber) Close() { p.transport.CloseIdleConnections() }

@@ -18,19 +18,34 @@ import (
 
 var loopback = netip.MustParseAddr("127.0.0.1")
 
-func probeURL(t *testing.T, check Check) Result {
+// opts builds option lines from "name arg..." strings.
+func opts(lines ...string) []Option {
+	var out []Option
+	for i, l := range lines {
+		f := strings.Fields(l)
+		out = append(out, Option{Name: f[0], Args: f[1:], Line: i + 1})
+	}
+	return out
+}
+
+func probeAt(t *testing.T, addr netip.Addr, cfg CheckConfig) Result {
 	t.Helper()
-	if check.Timeout == 0 {
-		check.Timeout = time.Second
+	if cfg.Timeout == 0 {
+		cfg.Timeout = time.Second
 	}
-	p, err := check.NewProber()
+	c, err := NewCheck(cfg)
 	if err != nil {
-		t.Fatalf("NewProber(%q): %v", check.URL, err)
+		t.Fatalf("NewCheck(%q): %v", cfg.URL, err)
 	}
-	defer p.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), check.Timeout)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
-	return p.Probe(ctx, loopback)
+	return c.Probe(ctx, addr, 0)
+}
+
+func probeURL(t *testing.T, cfg CheckConfig) Result {
+	t.Helper()
+	return probeAt(t, loopback, cfg)
 }
 
 func portOfAddr(t *testing.T, addr string) string {
@@ -57,11 +72,11 @@ func TestTCPProbe(t *testing.T) {
 			c.Close()
 		}
 	}()
-	if r := probeURL(t, Check{URL: "tcp://svc.example.org:" + port}); !r.OK {
+	if r := probeURL(t, CheckConfig{URL: "tcp://svc.example.org:" + port}); !r.OK {
 		t.Errorf("Open port: got failure %q, want success", r.Reason)
 	}
 	ln.Close()
-	if r := probeURL(t, Check{URL: "tcp://svc.example.org:" + port}); r.OK || r.Reason != ReasonRefused {
+	if r := probeURL(t, CheckConfig{URL: "tcp://svc.example.org:" + port}); r.OK || r.Reason != ReasonRefused {
 		t.Errorf("Closed port: got %+v, want failure %q", r, ReasonRefused)
 	}
 }
@@ -93,28 +108,28 @@ func TestHTTPProbe(t *testing.T) {
 	port := portOfAddr(t, srv.Listener.Addr().String())
 	base := "http://www.example.org:" + port
 
-	if r := probeURL(t, Check{URL: base + "/health"}); !r.OK {
+	if r := probeURL(t, CheckConfig{URL: base + "/health"}); !r.OK {
 		t.Fatalf("Healthy endpoint: got failure %q", r.Reason)
 	}
 	if got, want := host.Load(), "www.example.org:"+port; got != want {
 		t.Errorf("Host header: got %v, want %v", got, want)
 	}
 	for _, tc := range []struct{ path, reason string }{
-		{"/down", "status 503"},
-		{"/moved", "status 302"}, // redirects are not followed
+		{"/down", "status_503"},
+		{"/moved", "status_302"}, // redirects are not followed
 	} {
-		if r := probeURL(t, Check{URL: base + tc.path}); r.OK || r.Reason != tc.reason {
+		if r := probeURL(t, CheckConfig{URL: base + tc.path}); r.OK || r.Reason != tc.reason {
 			t.Errorf("%s: got %+v, want failure %q", tc.path, r, tc.reason)
 		}
 	}
 	start := time.Now()
-	if r := probeURL(t, Check{URL: base + "/big"}); !r.OK {
+	if r := probeURL(t, CheckConfig{URL: base + "/big"}); !r.OK {
 		t.Errorf("Big body: got failure %q, want success (the body is read up to a cap)", r.Reason)
 	}
 	if d := time.Since(start); d > 900*time.Millisecond {
 		t.Errorf("Big body took %s: the probe should stop reading at %d bytes", d, MaxBodyBytes)
 	}
-	if r := probeURL(t, Check{URL: base + "/hang", Timeout: 200 * time.Millisecond}); r.OK || r.Reason != ReasonTimeout {
+	if r := probeURL(t, CheckConfig{URL: base + "/hang", Timeout: 200 * time.Millisecond}); r.OK || r.Reason != ReasonTimeout {
 		t.Errorf("Hanging endpoint: got %+v, want failure %q", r, ReasonTimeout)
 	}
 }
@@ -143,16 +158,16 @@ func TestHTTPSProbeVerifiesCertificate(t *testing.T) {
 	ca := writeCA(t, srv)
 
 	// httptest's certificate is valid for example.com, 127.0.0.1 and ::1.
-	if r := probeURL(t, Check{URL: "https://example.com:" + port + "/"}); r.OK || r.Reason != ReasonTLS {
+	if r := probeURL(t, CheckConfig{URL: "https://example.com:" + port + "/"}); r.OK || r.Reason != ReasonTLS {
 		t.Errorf("Untrusted certificate: got %+v, want failure %q", r, ReasonTLS)
 	}
-	if r := probeURL(t, Check{URL: "https://example.com:" + port + "/", CAFile: ca}); !r.OK {
+	if r := probeURL(t, CheckConfig{URL: "https://example.com:" + port + "/", Options: opts("ca " + ca)}); !r.OK {
 		t.Errorf("Trusted CA and matching host: got failure %q, want success", r.Reason)
 	}
 	if got := sni.Load(); got != "example.com" {
 		t.Errorf("SNI: got %v, want example.com", got)
 	}
-	if r := probeURL(t, Check{URL: "https://www.example.net:" + port + "/", CAFile: ca}); r.OK || r.Reason != ReasonTLS {
+	if r := probeURL(t, CheckConfig{URL: "https://www.example.net:" + port + "/", Options: opts("ca " + ca)}); r.OK || r.Reason != ReasonTLS {
 		t.Errorf("Trusted CA but a host the certificate does not name: got %+v, want failure %q", r, ReasonTLS)
 	}
 }
@@ -161,21 +176,22 @@ func TestCheckErrors(t *testing.T) {
 	notPEM := filepath.Join(t.TempDir(), "notpem")
 	os.WriteFile(notPEM, []byte("hello"), 0o600)
 	for _, tc := range []struct {
-		check Check
+		check CheckConfig
 		want  string
 	}{
-		{Check{URL: "ftp://www.example.org/"}, "scheme 'ftp' is not supported"},
-		{Check{URL: "www.example.org/health"}, "is not a URL"},
-		{Check{URL: "tcp://www.example.org"}, "has no port"},
-		{Check{URL: "tcp://www.example.org:99999"}, "not a number from 1 to 65535"},
-		{Check{URL: "tcp://www.example.org:80/path"}, "takes no path"},
-		{Check{URL: "http:///health"}, "has no host"},
-		{Check{URL: "https://user:pw@www.example.org/"}, "credentials"},
-		{Check{URL: "http://www.example.org/", CAFile: "ca.pem"}, "only applies to https"},
-		{Check{URL: "https://www.example.org/", CAFile: filepath.Join(t.TempDir(), "missing.pem")}, "cannot read ca file"},
-		{Check{URL: "https://www.example.org/", CAFile: notPEM}, "holds no PEM certificate"},
+		{CheckConfig{URL: "ftp://www.example.org/"}, "scheme 'ftp' is not supported"},
+		{CheckConfig{URL: "www.example.org/health"}, "is not a URL"},
+		{CheckConfig{URL: "tcp://www.example.org"}, "has no port"},
+		{CheckConfig{URL: "tcp://www.example.org:99999"}, "not a number from 1 to 65535"},
+		{CheckConfig{URL: "tcp://www.example.org:80/path"}, "takes no path"},
+		{CheckConfig{URL: "http:///health"}, "has no host"},
+		{CheckConfig{URL: "https://user:pw@www.example.org/"}, "credentials"},
+		{CheckConfig{URL: "http://www.example.org/", Options: opts("ca ca.pem")}, "option 'ca' does not apply to http checks"},
+		{CheckConfig{URL: "https://www.example.org/", Options: opts("ca " + filepath.Join(t.TempDir(), "missing.pem"))}, "cannot read ca file"},
+		{CheckConfig{URL: "https://www.example.org/", Options: opts("ca " + notPEM)}, "holds no PEM certificate"},
 	} {
-		_, err := tc.check.NewProber()
+		tc.check.Timeout = time.Second
+		_, err := NewCheck(tc.check)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: got error %v, want one containing %q", tc.check, err, tc.want)
 		}

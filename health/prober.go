@@ -13,16 +13,16 @@ import (
 type Result struct {
 	OK bool
 	// Reason says briefly why a probe failed ("refused", "timeout", "tls",
-	// "status 503", ...). It is empty on success and comes from a small,
+	// "status_503", ...). It is empty on success and comes from a small,
 	// bounded set so that it can be used as a metric label.
 	Reason   string
 	Duration time.Duration
 }
 
-// A Prober checks one target address. Probe must honour ctx's deadline and
+// A Prober checks one destination. Probe must honour ctx's deadline and
 // must be safe for concurrent use by many targets.
 type Prober interface {
-	Probe(ctx context.Context, addr netip.Addr) Result
+	Probe(ctx context.Context, dst netip.AddrPort) Result
 	// Close releases idle connections and other resources.
 	Close()
 }

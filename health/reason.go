@@ -19,6 +19,10 @@ const (
 	ReasonUnreachable = "unreachable"
 	ReasonTLS         = "tls"
 	ReasonProtocol    = "protocol"
+	ReasonMismatch    = "mismatch"      // the reply lacks what the check expects (body, banner, DNS answer)
+	ReasonSlow        = "slow"          // succeeded, but slower than max_latency
+	ReasonCertExpiry  = "cert_expiring" // valid certificate, but not for cert_min_days more days
+	ReasonNotServing  = "not_serving"   // gRPC health status other than SERVING
 	ReasonError       = "error"
 )
 
@@ -34,6 +38,8 @@ func reasonFor(err error) string {
 		recordErr   tls.RecordHeaderError
 	)
 	switch {
+	case errors.As(err, &errNoMatch{}):
+		return ReasonMismatch
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return ReasonTimeout
 	case errors.Is(err, syscall.ECONNREFUSED):

@@ -43,6 +43,10 @@ func NewTracker(rise, fall int) *Tracker {
 // State returns the current state.
 func (t *Tracker) State() State { return t.state }
 
+// Pending reports whether the latest results disagree with the state: a
+// change is being confirmed.
+func (t *Tracker) Pending() bool { return t.streak > 0 }
+
 // Observe records one probe result and returns the new state and whether it changed.
 func (t *Tracker) Observe(ok bool) (State, bool) {
 	switch {

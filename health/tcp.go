@@ -1,32 +1,89 @@
 package health
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/netip"
-	"strconv"
 	"time"
 )
 
-// tcpProber is healthy when a TCP connection to the target's address and
-// port is accepted.
+// maxBannerBytes caps how much a tcp check reads while looking for 'expect'.
+const maxBannerBytes = 4 << 10
+
+// tcpProber is healthy when the target accepts a TCP connection and, if
+// asked, answers 'send' with something containing 'expect'.
 type tcpProber struct {
-	port   uint16
 	dialer net.Dialer
+	send   []byte
+	expect []byte
 }
 
-func newTCPProber(port uint16, timeout time.Duration) *tcpProber {
-	return &tcpProber{port: port, dialer: net.Dialer{Timeout: timeout}}
+func newTCPProber(o *options, timeout time.Duration) (*tcpProber, error) {
+	p := &tcpProber{dialer: net.Dialer{Timeout: timeout}}
+	send, _, err := o.str("send", `send "PING\r\n"`)
+	if err != nil {
+		return nil, err
+	}
+	expect, _, err := o.str("expect", `expect "+PONG"`)
+	if err != nil {
+		return nil, err
+	}
+	p.send, p.expect = []byte(send), []byte(expect)
+	return p, nil
 }
 
-func (p *tcpProber) Probe(ctx context.Context, addr netip.Addr) Result {
+func (p *tcpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	start := time.Now()
-	conn, err := p.dialer.DialContext(ctx, "tcp", net.JoinHostPort(addr.String(), strconv.Itoa(int(p.port))))
+	conn, err := p.dialer.DialContext(ctx, "tcp", dst.String())
 	if err != nil {
 		return failure(start, reasonFor(err))
 	}
-	conn.Close()
+	defer conn.Close()
+	if len(p.send) == 0 && len(p.expect) == 0 {
+		return success(start)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(deadline)
+	}
+	if len(p.send) > 0 {
+		if _, err := conn.Write(p.send); err != nil {
+			return failure(start, reasonFor(err))
+		}
+	}
+	if len(p.expect) == 0 {
+		return success(start)
+	}
+	if err := readUntil(conn, p.expect, maxBannerBytes); err != nil {
+		return failure(start, reasonFor(err))
+	}
 	return success(start)
 }
 
 func (p *tcpProber) Close() {}
+
+// errNoMatch means the peer's bytes did not contain what a check expects.
+type errNoMatch struct{}
+
+func (errNoMatch) Error() string { return "expected text not found" }
+
+// readUntil reads from conn until want appears, limit bytes were read, or
+// the peer stops.
+func readUntil(conn net.Conn, want []byte, limit int) error {
+	buf := make([]byte, 0, 512)
+	chunk := make([]byte, 512)
+	for len(buf) < limit {
+		n, err := conn.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		if bytes.Contains(buf, want) {
+			return nil
+		}
+		if err != nil {
+			if len(buf) > 0 {
+				return errNoMatch{}
+			}
+			return err
+		}
+	}
+	return errNoMatch{}
+}

@@ -1,0 +1,98 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// dnsProber is healthy when the target answers a query for a name and type
+// with an expected rcode and, if asked, an answer containing a given text.
+type dnsProber struct {
+	client   *dns.Client
+	qname    string
+	qtype    uint16
+	rcodes   []int
+	contains string
+}
+
+func newDNSProber(u *url.URL, o *options, timeout time.Duration) (*dnsProber, error) {
+	p := &dnsProber{client: &dns.Client{Net: "udp", Timeout: timeout}, qname: dns.Fqdn(u.Hostname()), qtype: dns.TypeA, rcodes: []int{dns.RcodeSuccess}}
+	if name, ok, err := o.str("query", "query www.example.org"); err != nil {
+		return nil, err
+	} else if ok {
+		p.qname = dns.Fqdn(name)
+	}
+	if _, ok := dns.IsDomainName(p.qname); !ok || p.qname == "." && u.Hostname() == "" {
+		return nil, fmt.Errorf("dns check '%s' has no name to query: write dns://NAME[:PORT] or add 'query NAME'", u.String())
+	}
+	if opt, ok, err := o.one("type"); err != nil {
+		return nil, err
+	} else if ok {
+		if len(opt.Args) != 1 || dns.StringToType[strings.ToUpper(opt.Args[0])] == 0 {
+			return nil, o.errf(opt, "type takes one DNS type: write e.g. 'type AAAA'")
+		}
+		p.qtype = dns.StringToType[strings.ToUpper(opt.Args[0])]
+	}
+	if opt, ok, err := o.one("transport"); err != nil {
+		return nil, err
+	} else if ok {
+		if len(opt.Args) != 1 || (opt.Args[0] != "udp" && opt.Args[0] != "tcp") {
+			return nil, o.errf(opt, "transport takes udp or tcp: write e.g. 'transport tcp'")
+		}
+		p.client.Net = opt.Args[0]
+	}
+	if opt, ok, err := o.one("rcode"); err != nil {
+		return nil, err
+	} else if ok {
+		p.rcodes = nil
+		for _, a := range opt.Args {
+			rc, known := dns.StringToRcode[strings.ToUpper(a)]
+			if !known {
+				return nil, o.errf(opt, "rcode '%s' is not a DNS rcode: write e.g. 'rcode NOERROR NXDOMAIN'", a)
+			}
+			p.rcodes = append(p.rcodes, rc)
+		}
+		if len(p.rcodes) == 0 {
+			return nil, o.errf(opt, "rcode needs at least one rcode: write e.g. 'rcode NOERROR'")
+		}
+	}
+	var err error
+	if p.contains, _, err = o.str("answer_contains", "answer_contains 192.0.2.10"); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *dnsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
+	start := time.Now()
+	m := new(dns.Msg)
+	m.SetQuestion(p.qname, p.qtype)
+	r, _, err := p.client.ExchangeContext(ctx, m, dst.String())
+	if err != nil {
+		return failure(start, reasonFor(err))
+	}
+	ok := false
+	for _, rc := range p.rcodes {
+		ok = ok || r.Rcode == rc
+	}
+	if !ok {
+		return failure(start, "rcode_"+strings.ToLower(dns.RcodeToString[r.Rcode]))
+	}
+	if p.contains == "" {
+		return success(start)
+	}
+	for _, rr := range r.Answer {
+		if strings.Contains(rr.String(), p.contains) {
+			return success(start)
+		}
+	}
+	return failure(start, ReasonMismatch)
+}
+
+func (p *dnsProber) Close() {}

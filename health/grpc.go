@@ -1,0 +1,90 @@
+package health
+
+import (
+	"context"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+)
+
+// grpcProber asks the standard gRPC health service (grpc.health.v1) for a
+// service's status and is healthy on SERVING. grpcs:// uses TLS with the
+// same options and verification as https.
+type grpcProber struct {
+	authority string
+	service   string
+	creds     credentials.TransportCredentials
+}
+
+func newGRPCProber(u *url.URL, o *options, cfg CheckConfig) (*grpcProber, string, error) {
+	p := &grpcProber{authority: u.Host, creds: insecure.NewCredentials()}
+	var err error
+	if p.service, _, err = o.str("service", "service my.package.Service"); err != nil {
+		return nil, "", err
+	}
+	digest := ""
+	if u.Scheme == "grpcs" {
+		tlsCfg, d, err := tlsConfig(o, u.Hostname(), cfg.Root)
+		if err != nil {
+			return nil, "", err
+		}
+		p.creds, digest = credentials.NewTLS(tlsCfg), d
+	}
+	return p, digest, nil
+}
+
+func (p *grpcProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
+	start := time.Now()
+	conn, err := grpc.NewClient("passthrough:///"+dst.String(),
+		grpc.WithTransportCredentials(p.creds), grpc.WithAuthority(p.authority))
+	if err != nil {
+		return failure(start, ReasonError)
+	}
+	defer conn.Close()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: p.service}, grpc.WaitForReady(false))
+	if err != nil {
+		switch status.Code(err) {
+		case codes.DeadlineExceeded:
+			return failure(start, ReasonTimeout)
+		case codes.NotFound:
+			return failure(start, ReasonNotServing)
+		case codes.Unavailable:
+			return failure(start, grpcUnavailable(err))
+		}
+		return failure(start, ReasonProtocol)
+	}
+	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		return failure(start, ReasonNotServing)
+	}
+	return success(start)
+}
+
+// grpcUnavailable refines an Unavailable status into a connection reason
+// where the message says what happened.
+func grpcUnavailable(err error) string {
+	msg := status.Convert(err).Message()
+	for _, r := range []struct{ text, reason string }{
+		{"connection refused", ReasonRefused},
+		{"certificate", ReasonTLS},
+		{"tls:", ReasonTLS},
+		{"reset", ReasonReset},
+	} {
+		if strings.Contains(msg, r.text) {
+			return r.reason
+		}
+	}
+	return ReasonUnreachable
+}
+
+
+
+
+func (p *grpcProber) Close() {}

@@ -1,0 +1,50 @@
+package health
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/netip"
+	"net/url"
+	"time"
+)
+
+// tlsProber is healthy when the target completes a verified TLS handshake,
+// and, with cert_min_days, when its certificate stays valid that long.
+type tlsProber struct {
+	dialer  tls.Dialer
+	minLife time.Duration
+}
+
+func newTLSProber(u *url.URL, o *options, cfg CheckConfig) (*tlsProber, string, error) {
+	tlsCfg, digest, err := tlsConfig(o, u.Hostname(), cfg.Root)
+	if err != nil {
+		return nil, "", err
+	}
+	days, _, err := o.integer("cert_min_days", 1, 3650)
+	if err != nil {
+		return nil, "", err
+	}
+	return &tlsProber{
+		dialer:  tls.Dialer{NetDialer: &net.Dialer{Timeout: cfg.Timeout}, Config: tlsCfg},
+		minLife: time.Duration(days) * 24 * time.Hour,
+	}, digest, nil
+}
+
+func (p *tlsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
+	start := time.Now()
+	conn, err := p.dialer.DialContext(ctx, "tcp", dst.String())
+	if err != nil {
+		return failure(start, reasonFor(err))
+	}
+	defer conn.Close()
+	if p.minLife > 0 {
+		certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
+		if len(certs) == 0 || time.Until(certs[0].NotAfter) < p.minLife {
+			return failure(start, ReasonCertExpiry)
+		}
+	}
+	return success(start)
+}
+
+func (p *tlsProber) Close() {}
