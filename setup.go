@@ -158,11 +158,11 @@ func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*poo
 	}
 
 	var (
-		timeout, fast                     time.Duration
+		timeout, fast                      time.Duration
 		timeoutLine, fastLine, requireLine int
-		requireArg                        string
-		checks                            []health.CheckConfig
-		checkLines                        []int
+		requireArg                         string
+		checks                             []health.CheckConfig
+		checkLines                         []int
 	)
 	addrs := map[netip.Addr]bool{}
 	for {

@@ -84,7 +84,4 @@ func grpcUnavailable(err error) string {
 	return ReasonUnreachable
 }
 
-
-
-
 func (p *grpcProber) Close() {}
