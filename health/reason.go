@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 )
 
@@ -50,6 +51,10 @@ func reasonFor(err error) string {
 		return ReasonUnreachable
 	case errors.As(err, &verifyErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr),
 		errors.As(err, &invalidErr), errors.As(err, &alertErr), errors.As(err, &recordErr):
+		return ReasonTLS
+	case strings.Contains(err.Error(), "tls: "):
+		// Alerts from the peer (bad certificate, protocol version, certificate
+		// required) arrive as errors of unexported types.
 		return ReasonTLS
 	}
 	return ReasonError

@@ -1,0 +1,316 @@
+package health
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"google.golang.org/grpc"
+	grpchealth "google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+func tlsServer(t *testing.T, cfg *tls.Config, h http.Handler) string {
+	t.Helper()
+	if h == nil {
+		h = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake failures are what these tests provoke
+	srv.TLS = cfg
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return portOfAddr(t, srv.Listener.Addr().String())
+}
+
+func TestHTTPSCertificates(t *testing.T) {
+	ca := newCA(t)
+	other := newCA(t) // nobody trusts it
+	good := ca.server(t, "www.example.org")
+	expired := ca.issue(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour), x509.ExtKeyUsageServerAuth, "www.example.org")
+	selfSigned := other.server(t, "www.example.org")
+
+	var sni atomic.Value
+	goodPort := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{good}, GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		sni.Store(h.ServerName)
+		return nil, nil
+	}}, nil)
+	expiredPort := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{expired}}, nil)
+	selfPort := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{selfSigned}}, nil)
+	tls12Port := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{good}, MaxVersion: tls.VersionTLS12}, nil)
+	clientCA := x509.NewCertPool()
+	clientCA.AddCert(ca.cert)
+	mtlsPort := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{good}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCA}, nil)
+	clientCert, clientKey := certFiles(t, ca.issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), x509.ExtKeyUsageClientAuth, "prober.example.org"))
+
+	for _, tc := range []struct {
+		name string
+		url  string
+		opts []string
+		ok   bool
+	}{
+		{"good certificate, right host", "https://www.example.org:" + goodPort + "/", []string{"ca " + ca.file}, true},
+		{"good certificate, system roots", "https://www.example.org:" + goodPort + "/", nil, false},
+		{"wrong host", "https://api.example.org:" + goodPort + "/", []string{"ca " + ca.file}, false},
+		{"wrong host, server_name fixes it", "https://api.example.org:" + goodPort + "/", []string{"ca " + ca.file, "server_name www.example.org"}, true},
+		{"expired", "https://www.example.org:" + expiredPort + "/", []string{"ca " + ca.file}, false},
+		{"self-signed", "https://www.example.org:" + selfPort + "/", []string{"ca " + ca.file}, false},
+		{"self-signed, insecure", "https://www.example.org:" + selfPort + "/", []string{"insecure"}, true},
+		{"TLS 1.2 server", "https://www.example.org:" + tls12Port + "/", []string{"ca " + ca.file}, true},
+		{"TLS 1.2 server, tls_min 1.3", "https://www.example.org:" + tls12Port + "/", []string{"ca " + ca.file, "tls_min 1.3"}, false},
+		{"mTLS without client certificate", "https://www.example.org:" + mtlsPort + "/", []string{"ca " + ca.file}, false},
+		{"mTLS with client certificate", "https://www.example.org:" + mtlsPort + "/", []string{"ca " + ca.file, "client_cert " + clientCert + " " + clientKey}, true},
+	} {
+		r := probeURL(t, CheckConfig{URL: tc.url, Options: opts(tc.opts...)})
+		if r.OK != tc.ok {
+			t.Errorf("%s: got %+v, want ok=%v", tc.name, r, tc.ok)
+		}
+		if !tc.ok && r.Reason != ReasonTLS && r.Reason != ReasonReset {
+			t.Errorf("%s: reason %q, want %q", tc.name, r.Reason, ReasonTLS)
+		}
+	}
+	if got := sni.Load(); got != "www.example.org" {
+		t.Errorf("SNI: got %v, want www.example.org", got)
+	}
+}
+
+func TestTLSProbeCertificateLifetime(t *testing.T) {
+	ca := newCA(t)
+	port := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{ca.server(t, "mail.example.org")}}, nil) // valid 30 days
+	base := "tls://mail.example.org:" + port
+	if r := probeURL(t, CheckConfig{URL: base, Options: opts("ca " + ca.file)}); !r.OK {
+		t.Errorf("Handshake with a trusted certificate: got %+v", r)
+	}
+	if r := probeURL(t, CheckConfig{URL: base}); r.OK || r.Reason != ReasonTLS {
+		t.Errorf("Untrusted certificate: got %+v, want %q", r, ReasonTLS)
+	}
+	if r := probeURL(t, CheckConfig{URL: base, Options: opts("ca "+ca.file, "cert_min_days 7")}); !r.OK {
+		t.Errorf("30 days left, 7 required: got %+v", r)
+	}
+	if r := probeURL(t, CheckConfig{URL: base, Options: opts("ca "+ca.file, "cert_min_days 60")}); r.OK || r.Reason != ReasonCertExpiry {
+		t.Errorf("30 days left, 60 required: got %+v, want %q", r, ReasonCertExpiry)
+	}
+}
+
+func TestHTTPOptions(t *testing.T) {
+	var method, token, host atomic.Value
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		method.Store(r.Method)
+		token.Store(r.Header.Get("X-Token"))
+		host.Store(r.Host)
+		w.Write([]byte(`{"status": "up", "db": "ok"}`))
+	})
+	mux.HandleFunc("/missing", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotFound) })
+	mux.HandleFunc("/old", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/health", http.StatusMovedPermanently) })
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, _ *http.Request) { time.Sleep(150 * time.Millisecond) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	base := "http://www.example.org:" + portOfAddr(t, srv.Listener.Addr().String())
+
+	for _, tc := range []struct {
+		name   string
+		path   string
+		opts   []string
+		reason string // "" for success
+	}{
+		{"HEAD with a header", "/health", []string{"method HEAD", "header X-Token s3cret"}, ""},
+		{"404 refused by default", "/missing", nil, "status_404"},
+		{"404 accepted by status list", "/missing", []string{"status 200 404"}, ""},
+		{"404 outside a range", "/missing", []string{"status 200-299 500-599"}, "status_404"},
+		{"body contains", "/health", []string{`body_contains "up"`}, ""},
+		{"body lacks", "/health", []string{`body_contains down`}, ReasonMismatch},
+		{"body regex", "/health", []string{`body_regex "status\":\s*\"up\""`}, ""},
+		{"body regex fails", "/health", []string{`body_regex "db\":\s*\"failed\""`}, ReasonMismatch},
+		{"redirect not followed", "/old", nil, "status_301"},
+		{"redirect followed when asked", "/old", []string{"follow_redirects"}, ""},
+		{"slower than max_latency", "/slow", []string{"max_latency 50ms"}, ReasonSlow},
+		{"Host header override", "/health", []string{"header Host status.example.net"}, ""},
+	} {
+		var lines []Option
+		for i, l := range tc.opts {
+			name, rest, _ := strings.Cut(l, " ")
+			lines = append(lines, Option{Name: name, Args: splitQuoted(rest), Line: i + 1})
+		}
+		r := probeURL(t, CheckConfig{URL: base + tc.path, Options: lines})
+		if r.OK != (tc.reason == "") || r.Reason != tc.reason {
+			t.Errorf("%s: got %+v, want reason %q", tc.name, r, tc.reason)
+		}
+		if tc.name == "HEAD with a header" && (method.Load() != "HEAD" || token.Load() != "s3cret") {
+			t.Errorf("%s: server saw method %v and X-Token %v", tc.name, method.Load(), token.Load())
+		}
+		if tc.name == "Host header override" && host.Load() != "status.example.net" {
+			t.Errorf("%s: server saw Host %v", tc.name, host.Load())
+		}
+	}
+}
+
+// splitQuoted splits like the Corefile lexer: on spaces, keeping "quoted" parts whole.
+func splitQuoted(s string) []string {
+	var out []string
+	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
+		if s[0] == '"' {
+			end := 1
+			for end < len(s) && (s[end] != '"' || s[end-1] == '\\') {
+				end++
+			}
+			out = append(out, strings.ReplaceAll(s[1:end], `\"`, `"`))
+			s = s[min(end+1, len(s)):]
+			continue
+		}
+		word, rest, _ := strings.Cut(s, " ")
+		out = append(out, word)
+		s = rest
+	}
+	return out
+}
+
+func TestTCPBanner(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Write([]byte("220 mail.example.org ESMTP ready\r\n"))
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				if line == "PING\r\n" {
+					c.Write([]byte("+PONG\r\n"))
+				}
+			}()
+		}
+	}()
+	base := "tcp://mail.example.org:" + portOfAddr(t, ln.Addr().String())
+	for _, tc := range []struct {
+		name   string
+		opts   []Option
+		reason string
+	}{
+		{"banner", []Option{{Name: "expect", Args: []string{"220 "}}}, ""},
+		{"wrong banner", []Option{{Name: "expect", Args: []string{"554 "}}}, ReasonMismatch},
+		{"send and expect", []Option{{Name: "send", Args: []string{`PING\r\n`}}, {Name: "expect", Args: []string{"+PONG"}}}, ""},
+		{"send, wrong reply", []Option{{Name: "send", Args: []string{`PING\r\n`}}, {Name: "expect", Args: []string{"+OK"}}}, ReasonMismatch},
+	} {
+		r := probeURL(t, CheckConfig{URL: base, Options: tc.opts})
+		if r.OK != (tc.reason == "") || r.Reason != tc.reason {
+			t.Errorf("%s: got %+v, want reason %q", tc.name, r, tc.reason)
+		}
+	}
+}
+
+func TestGRPCHealth(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	hs := grpchealth.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	go srv.Serve(ln)
+	defer srv.Stop()
+	base := "grpc://api.example.org:" + portOfAddr(t, ln.Addr().String())
+	service := []Option{{Name: "service", Args: []string{"example.v1.Orders"}}}
+
+	hs.SetServingStatus("example.v1.Orders", healthpb.HealthCheckResponse_SERVING)
+	if r := probeURL(t, CheckConfig{URL: base, Options: service}); !r.OK {
+		t.Errorf("SERVING: got %+v", r)
+	}
+	if r := probeURL(t, CheckConfig{URL: base}); !r.OK {
+		t.Errorf("Overall server health (no service): got %+v", r)
+	}
+	hs.SetServingStatus("example.v1.Orders", healthpb.HealthCheckResponse_NOT_SERVING)
+	if r := probeURL(t, CheckConfig{URL: base, Options: service}); r.OK || r.Reason != ReasonNotServing {
+		t.Errorf("NOT_SERVING: got %+v, want %q", r, ReasonNotServing)
+	}
+	if r := probeURL(t, CheckConfig{URL: base, Options: []Option{{Name: "service", Args: []string{"unknown.Service"}}}}); r.OK || r.Reason != ReasonNotServing {
+		t.Errorf("Unknown service: got %+v, want %q", r, ReasonNotServing)
+	}
+	hs.SetServingStatus("example.v1.Orders", healthpb.HealthCheckResponse_SERVING)
+	if r := probeURL(t, CheckConfig{URL: base, Options: service}); !r.OK {
+		t.Errorf("SERVING again: got %+v", r)
+	}
+	srv.Stop()
+	if r := probeURL(t, CheckConfig{URL: base, Options: service}); r.OK {
+		t.Errorf("Stopped server: got %+v, want a failure", r)
+	}
+}
+
+func TestDNSProbe(t *testing.T) {
+	mux := dns.NewServeMux()
+	mux.HandleFunc("good.example.org.", func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		rr, _ := dns.NewRR("good.example.org. 60 IN A 192.0.2.1")
+		m.Answer = []dns.RR{rr}
+		w.WriteMsg(m)
+	})
+	mux.HandleFunc("bad.example.org.", func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeServerFailure)
+		w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := portOfAddr(t, pc.LocalAddr().String())
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp := &dns.Server{PacketConn: pc, Handler: mux}
+	tcp := &dns.Server{Listener: ln, Handler: mux}
+	go udp.ActivateAndServe()
+	go tcp.ActivateAndServe()
+	defer udp.Shutdown()
+	defer tcp.Shutdown()
+
+	for _, tc := range []struct {
+		name   string
+		url    string
+		opts   []string
+		reason string
+	}{
+		{"NOERROR", "dns://good.example.org:" + port, nil, ""},
+		{"over TCP", "dns://good.example.org:" + port, []string{"transport tcp"}, ""},
+		{"answer contains", "dns://good.example.org:" + port, []string{"answer_contains 192.0.2.1"}, ""},
+		{"answer lacks", "dns://good.example.org:" + port, []string{"answer_contains 192.0.2.2"}, ReasonMismatch},
+		{"SERVFAIL", "dns://bad.example.org:" + port, nil, "rcode_servfail"},
+		{"SERVFAIL accepted", "dns://bad.example.org:" + port, []string{"rcode NOERROR SERVFAIL"}, ""},
+		{"query option", "dns://ns.example.org:" + port, []string{"query bad.example.org", "type AAAA", "transport tcp"}, "rcode_servfail"},
+	} {
+		r := probeURL(t, CheckConfig{URL: tc.url, Options: opts(tc.opts...)})
+		if r.OK != (tc.reason == "") || r.Reason != tc.reason {
+			t.Errorf("%s: got %+v, want reason %q", tc.name, r, tc.reason)
+		}
+	}
+}
+
+func TestICMPProbe(t *testing.T) {
+	if !canUseRawICMP() {
+		t.Skip("Needs raw ICMP sockets (root or CAP_NET_RAW); datagram ICMP depends on net.ipv4.ping_group_range")
+	}
+	for _, addr := range []string{"127.0.0.1", "::1"} {
+		if r := probeAt(t, netip.MustParseAddr(addr), CheckConfig{URL: "icmp://www.example.org"}); !r.OK {
+			t.Errorf("Echo to %s: got %+v", addr, r)
+		}
+	}
+}
