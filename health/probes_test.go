@@ -113,7 +113,9 @@ func TestHTTPOptions(t *testing.T) {
 		w.Write([]byte(`{"status": "up", "db": "ok"}`))
 	})
 	mux.HandleFunc("/missing", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotFound) })
-	mux.HandleFunc("/old", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/health", http.StatusMovedPermanently) })
+	mux.HandleFunc("/old", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/health", http.StatusMovedPermanently)
+	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, _ *http.Request) { time.Sleep(150 * time.Millisecond) })
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
