@@ -83,6 +83,7 @@ type pool struct {
 	timeout  time.Duration
 	rise     int
 	fall     int
+	watch    bool
 	ttl      uint32
 
 	monitors []*health.Monitor // while started
@@ -127,6 +128,7 @@ func (p *pool) start() {
 			Timeout:      p.timeout,
 			Rise:         p.rise,
 			Fall:         p.fall,
+			Watch:        p.watch,
 		})
 		p.monitors = append(p.monitors, m)
 		p.unsubs = append(p.unsubs, m.Subscribe(func(u health.Update) { p.observe(i, u) }))

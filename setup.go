@@ -37,7 +37,7 @@ const (
 	maxWeight   = 65535
 )
 
-const poolProperties = "target, check, require, interval, fast_interval, timeout, rise, fall or ttl"
+const poolProperties = "target, check, require, interval, fast_interval, timeout, rise, fall, watch or ttl"
 
 func setup(c *caddy.Controller) error {
 	f, err := parse(c)
@@ -140,7 +140,7 @@ func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*poo
 	if len(args) == 0 {
 		return nil, c.Err("pool has no name: write 'pool www.example.org {'")
 	}
-	p := &pool{interval: defaultInterval, rise: defaultRise, fall: defaultFall, ttl: defaultTTL}
+	p := &pool{interval: defaultInterval, rise: defaultRise, fall: defaultFall, ttl: defaultTTL, watch: true}
 	for _, a := range args {
 		name, zone, err := poolNameIn(a, f.zones)
 		if err != nil {
@@ -208,6 +208,12 @@ func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*poo
 			p.rise, err = intArg(c, 1, maxStreak)
 		case "fall":
 			p.fall, err = intArg(c, 1, maxStreak)
+		case "watch":
+			args := c.RemainingArgs()
+			if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
+				return nil, c.Err("watch takes on or off: write 'watch off' to keep no idle connection to the targets")
+			}
+			p.watch = args[0] == "on"
 		case "ttl":
 			var ttl int
 			ttl, err = intArg(c, 0, maxTTL)

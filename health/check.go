@@ -28,6 +28,7 @@ const Schemes = "tcp://HOST:PORT, tls://HOST:PORT, http://HOST[:PORT]/PATH, http
 // Check is a validated check, ready to probe any target address.
 type Check struct {
 	URL        string
+	scheme     string
 	prober     Prober
 	port       uint16 // the URL's port (or the scheme's default); 0 for icmp
 	maxLatency time.Duration
@@ -48,6 +49,16 @@ func (c *Check) Probe(ctx context.Context, addr netip.Addr, port uint16) Result 
 		r = Result{Reason: ReasonSlow, Duration: r.Duration}
 	}
 	return r
+}
+
+// watchable reports whether the check talks TCP, so that an idle TCP
+// connection to its port can tell when the service's process goes away.
+func (c *Check) watchable() bool {
+	switch c.scheme {
+	case "tcp", "tls", "http", "https", "grpc", "grpcs":
+		return true
+	}
+	return false
 }
 
 // Close releases the check's idle connections.
@@ -73,7 +84,7 @@ func NewCheck(cfg CheckConfig) (*Check, error) {
 		port = defaultPorts[u.Scheme]
 	}
 	o := newOptions(cfg.Options)
-	c := &Check{URL: cfg.URL, port: port}
+	c := &Check{URL: cfg.URL, scheme: u.Scheme, port: port}
 	if c.maxLatency, _, err = o.duration("max_latency"); err != nil {
 		return nil, err
 	}

@@ -1,8 +1,10 @@
 package health
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"net"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -31,11 +33,15 @@ type Spec struct {
 	FastInterval time.Duration
 	Timeout      time.Duration
 	Rise, Fall   int
+	// Watch keeps an idle TCP connection open to the port of every
+	// TCP-based check and probes at once when the peer closes it, so that a
+	// crashed process is noticed in about Fall × FastInterval.
+	Watch bool
 }
 
 func (s Spec) key() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s|%d|%d|%s|%s|%s|%d|%d", s.Addr, s.Port, s.Require, s.Interval, s.FastInterval, s.Timeout, s.Rise, s.Fall)
+	fmt.Fprintf(&b, "%s|%d|%d|%s|%s|%s|%d|%d|%v", s.Addr, s.Port, s.Require, s.Interval, s.FastInterval, s.Timeout, s.Rise, s.Fall, s.Watch)
 	for _, c := range s.Checks {
 		b.WriteString("\x00")
 		b.WriteString(c.Key())
@@ -60,6 +66,10 @@ type Monitor struct {
 	refs   int // guarded by registry
 	cancel context.CancelFunc
 	done   chan struct{}
+	wake   chan struct{} // a watched connection closed: probe now
+
+	watchers sync.WaitGroup
+	watching map[netip.AddrPort]bool // guarded by mu
 
 	mu      sync.Mutex // guards below; held while subscribers are called
 	tracker *Tracker
@@ -92,8 +102,10 @@ func Acquire(spec Spec) *Monitor {
 		key:     k,
 		refs:    1,
 		cancel:  cancel,
-		done:    make(chan struct{}),
-		tracker: NewTracker(spec.Rise, spec.Fall),
+		done:     make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		watching: map[netip.AddrPort]bool{},
+		tracker:  NewTracker(spec.Rise, spec.Fall),
 		subs:    map[uint64]func(Update){},
 	}
 	registry.monitors[k] = m
@@ -144,11 +156,13 @@ func (m *Monitor) Subscribe(fn func(Update)) (unsubscribe func()) {
 }
 
 // run probes until ctx is cancelled. The first round starts after a short
-// random delay; later rounds every Interval with ±5 % jitter so that targets
-// configured together do not stay in lock-step, or every FastInterval while
-// a change is being confirmed.
+// random delay; later rounds start every Interval (start to start) with
+// ±5 % jitter so that targets configured together do not stay in
+// lock-step, every FastInterval while a change is being confirmed, and at
+// once when a watched connection closes.
 func (m *Monitor) run(ctx context.Context) {
 	defer close(m.done)
+	defer m.watchers.Wait()
 	timer := time.NewTimer(startDelay(m.spec.Interval))
 	defer timer.Stop()
 	for {
@@ -156,6 +170,12 @@ func (m *Monitor) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+		case <-m.wake:
+			timer.Stop()
+		}
+		start := time.Now()
+		if m.spec.Watch {
+			m.arm(ctx)
 		}
 		r := m.probe(ctx)
 		if ctx.Err() != nil {
@@ -172,7 +192,60 @@ func (m *Monitor) run(ctx context.Context) {
 			next = m.spec.FastInterval
 		}
 		m.mu.Unlock()
-		timer.Reset(next)
+		timer.Reset(max(0, next-time.Since(start)))
+	}
+}
+
+// maxWatchBytes bounds what a watched connection may receive (a banner, say)
+// before the watch gives up on it.
+const maxWatchBytes = 64 << 10
+
+// arm opens a watch connection to every TCP-based check's port that has
+// none. A watch wakes the monitor once when its connection ends; the next
+// round opens a new one, so watches cost at most one extra round per round.
+func (m *Monitor) arm(ctx context.Context) {
+	for _, c := range m.spec.Checks {
+		if !c.watchable() {
+			continue
+		}
+		dst := netip.AddrPortFrom(m.spec.Addr, cmp.Or(m.spec.Port, c.port))
+		m.mu.Lock()
+		busy := m.watching[dst]
+		m.watching[dst] = true
+		m.mu.Unlock()
+		if !busy {
+			m.watchers.Go(func() { m.watch(ctx, dst) })
+		}
+	}
+}
+
+func (m *Monitor) watch(ctx context.Context, dst netip.AddrPort) {
+	defer func() {
+		m.mu.Lock()
+		delete(m.watching, dst)
+		m.mu.Unlock()
+	}()
+	dialer := net.Dialer{Timeout: m.spec.Timeout}
+	conn, err := dialer.DialContext(ctx, "tcp", dst.String())
+	if err != nil {
+		return // the probe of this round sees the same failure
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	defer conn.Close()
+	buf := make([]byte, 512)
+	for total := 0; total < maxWatchBytes; {
+		n, err := conn.Read(buf)
+		total += n
+		if err != nil {
+			if ctx.Err() == nil {
+				select {
+				case m.wake <- struct{}{}:
+				default:
+				}
+			}
+			return
+		}
 	}
 }
 
