@@ -4,8 +4,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"net"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -98,15 +98,15 @@ func Acquire(spec Spec) *Monitor {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Monitor{
-		spec:    spec,
-		key:     k,
-		refs:    1,
-		cancel:  cancel,
+		spec:     spec,
+		key:      k,
+		refs:     1,
+		cancel:   cancel,
 		done:     make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		watching: map[netip.AddrPort]bool{},
 		tracker:  NewTracker(spec.Rise, spec.Fall),
-		subs:    map[uint64]func(Update){},
+		subs:     map[uint64]func(Update){},
 	}
 	registry.monitors[k] = m
 	go m.run(ctx)
