@@ -1,0 +1,201 @@
+package health
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// recorder collects a monitor's updates.
+type recorder struct {
+	mu      sync.Mutex
+	updates []Update
+}
+
+func (r *recorder) add(u Update) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.updates = append(r.updates, u)
+}
+
+func (r *recorder) snapshot() []Update {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Update(nil), r.updates...)
+}
+
+func (r *recorder) waitState(t *testing.T, want State, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < limit {
+		if u := r.snapshot(); len(u) > 0 && u[len(u)-1].State == want {
+			return time.Since(start)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("State %s not reached within %s", want, limit)
+	return 0
+}
+
+func httpCheck(t *testing.T, port string, timeout time.Duration) *Check {
+	t.Helper()
+	c, err := NewCheck(CheckConfig{URL: "http://www.example.org:" + port + "/", Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func acquire(t *testing.T, spec Spec) (*Monitor, *recorder) {
+	t.Helper()
+	m := Acquire(spec)
+	rec := &recorder{}
+	unsub := m.Subscribe(rec.add)
+	t.Cleanup(func() { unsub(); m.Release() })
+	return m, rec
+}
+
+func TestMonitorAlternatingNeverFlaps(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if n.Add(1)%2 == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	port := portOfAddr(t, srv.Listener.Addr().String())
+	_, rec := acquire(t, Spec{
+		Addr: loopback, Checks: []*Check{httpCheck(t, port, 200*time.Millisecond)},
+		Interval: 30 * time.Millisecond, FastInterval: 30 * time.Millisecond, Timeout: 200 * time.Millisecond, Rise: 2, Fall: 2,
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for len(rec.snapshot()) < 40 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	changes, fails := 0, 0
+	for _, u := range rec.snapshot() {
+		if u.Changed {
+			changes++
+		}
+		if !u.Result.OK {
+			fails++
+		}
+	}
+	if len(rec.snapshot()) < 40 || fails < 15 {
+		t.Fatalf("Too few probes (%d, %d failed) to judge", len(rec.snapshot()), fails)
+	}
+	if changes != 1 {
+		t.Errorf("A target failing every other probe changed state %d times after its first verdict, want 0", changes-1)
+	}
+}
+
+func TestMonitorShared(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	port := portOfAddr(t, srv.Listener.Addr().String())
+	spec := func() Spec {
+		// Separate but identical checks, as two pools would configure them.
+		return Spec{Addr: loopback, Checks: []*Check{httpCheck(t, port, 50*time.Millisecond)},
+			Interval: 100 * time.Millisecond, FastInterval: 100 * time.Millisecond, Timeout: 50 * time.Millisecond, Rise: 1, Fall: 1}
+	}
+	before := Running()
+	a, recA := acquire(t, spec())
+	b, recB := acquire(t, spec())
+	if a != b || Running() != before+1 {
+		t.Fatalf("Identical specs should share one monitor: %p %p, running %d", a, b, Running()-before)
+	}
+	recA.waitState(t, Up, 5*time.Second)
+	recB.waitState(t, Up, 5*time.Second)
+	start, h0 := time.Now(), hits.Load()
+	time.Sleep(time.Second)
+	rounds := float64(time.Since(start)) / float64(100*time.Millisecond)
+	if got := float64(hits.Load() - h0); got > 1.3*rounds || got < 0.5*rounds {
+		t.Errorf("Backend saw %v requests in %.0f intervals: want one per interval for two subscribers", got, rounds)
+	}
+}
+
+func TestMonitorWatchDetectsClosedConnection(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	port := portOfAddr(t, srv.Listener.Addr().String())
+	_, rec := acquire(t, Spec{
+		Addr: loopback, Checks: []*Check{httpCheck(t, port, 100*time.Millisecond)}, Watch: true,
+		Interval: 5 * time.Second, FastInterval: 100 * time.Millisecond, Timeout: 100 * time.Millisecond, Rise: 2, Fall: 3,
+	})
+	rec.waitState(t, Up, 5*time.Second)
+	waitWatching(t, netip.MustParseAddrPort(srv.Listener.Addr().String()))
+	srv.Close() // closes the listener and every connection, the watched one included
+	d := rec.waitState(t, Down, 4*time.Second)
+	t.Logf("Closed connection noticed: DOWN after %s (interval 5s, fast_interval 100ms, fall 3)", d.Round(time.Millisecond))
+}
+
+// waitWatching waits until some monitor holds a watch connection to dst.
+func waitWatching(t *testing.T, dst netip.AddrPort) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		registry.Lock()
+		found := false
+		for _, m := range registry.monitors {
+			m.mu.Lock()
+			found = found || m.watching[dst]
+			m.mu.Unlock()
+		}
+		registry.Unlock()
+		if found {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("No watch connection to %s was opened", dst)
+}
+
+func TestMonitorFastConfirmation(t *testing.T) {
+	var fail atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if fail.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	port := portOfAddr(t, srv.Listener.Addr().String())
+	const interval, fast = 2 * time.Second, 150 * time.Millisecond
+	_, rec := acquire(t, Spec{
+		Addr: loopback, Checks: []*Check{httpCheck(t, port, 100*time.Millisecond)},
+		Interval: interval, FastInterval: fast, Timeout: 100 * time.Millisecond, Rise: 2, Fall: 3,
+	})
+	rec.waitState(t, Up, 5*time.Second)
+	fail.Store(true)
+	d := rec.waitState(t, Down, interval+100*time.Millisecond+2*fast+3*time.Second)
+	t.Logf("Failing target DOWN after %s (bound without fast confirmation: %s)", d.Round(time.Millisecond), 3*interval)
+	// Steady state at interval: failures after DOWN do not speed probing up.
+	n := len(rec.snapshot())
+	time.Sleep(interval / 2)
+	if extra := len(rec.snapshot()) - n; extra > 1 {
+		t.Errorf("%d probes in half an interval after the state settled: DOWN targets are probed at interval", extra)
+	}
+}
+
+func TestCombine(t *testing.T) {
+	ok, bad := Result{OK: true}, Result{Reason: ReasonRefused}
+	for _, tc := range []struct {
+		results []Result
+		require int
+		want    bool
+	}{
+		{[]Result{ok, ok}, 0, true},
+		{[]Result{ok, bad}, 0, false},
+		{[]Result{ok, bad}, 1, true},
+		{[]Result{bad, bad, ok}, 2, false},
+		{[]Result{ok, bad, ok}, 2, true},
+	} {
+		r := combine(tc.results, tc.require)
+		if r.OK != tc.want || (!r.OK && r.Reason != ReasonRefused) {
+			t.Errorf("combine(%v, %d) = %+v, want ok=%v", tc.results, tc.require, r, tc.want)
+		}
+	}
+}
