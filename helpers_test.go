@@ -157,6 +157,8 @@ type backend struct {
 	handler http.Handler
 	mu      sync.Mutex
 	srv     *http.Server
+	ln      net.Listener
+	hole    net.Listener // while blackholed
 }
 
 // startBackends starts one HTTP backend per IP, all on the same port, and
@@ -210,9 +212,9 @@ func tryListenSamePort(ips []string) ([]net.Listener, string, error) {
 }
 
 func (b *backend) serve(ln net.Listener) {
-	srv := &http.Server{Handler: b.handler, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: b.handler, ReadHeaderTimeout: time.Minute}
 	b.mu.Lock()
-	b.srv = srv
+	b.srv, b.ln = srv, ln
 	b.mu.Unlock()
 	go srv.Serve(ln)
 }
@@ -225,6 +227,29 @@ func (b *backend) stop() {
 		b.srv.Close()
 		b.srv = nil
 	}
+	if b.hole != nil {
+		b.hole.Close()
+		b.hole = nil
+	}
+}
+
+// blackhole makes the backend accept nothing and answer nothing, as when a
+// network path silently drops packets: connections already open stay open
+// and silent, and new ones sit in a listen queue nobody reads.
+func (b *backend) blackhole() {
+	b.t.Helper()
+	b.mu.Lock()
+	b.ln.Close()
+	b.mu.Unlock()
+	var hole net.Listener
+	var err error
+	waitFor(b.t, 5*time.Second, "rebinding "+b.addr, func() bool {
+		hole, err = net.Listen("tcp", b.addr)
+		return err == nil
+	})
+	b.mu.Lock()
+	b.hole = hole
+	b.mu.Unlock()
 }
 
 // start brings a stopped backend back on the same address.
