@@ -2,8 +2,11 @@ package failover_test
 
 import (
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,5 +127,56 @@ func TestMetricsLint(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestReloadKeepsState: a DOWN target stays DOWN across a Corefile reload
+// that does not change how it is probed: the answers never flip back to it
+// and it gets no burst of new probes.
+func TestReloadKeepsState(t *testing.T) {
+	var primaryHits atomic.Int64
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Context().Value(http.LocalAddrContextKey).(net.Addr).String(), "127.0.0.1:") {
+			primaryHits.Add(1)
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	_, port := startBackends(t, handler, "127.0.0.1", "127.0.0.2")
+	const interval = time.Second
+	corefile := func(extra string) string {
+		return fmt.Sprintf(`example.org:0 {
+	failover {
+		pool www.example.org {
+			target 127.0.0.1
+			target 127.0.0.2 priority 2
+			check http://www.example.org:%s/health
+			interval %s
+			fall 1
+		}%s
+	}
+}`, port, interval, extra)
+	}
+	s := startCoreDNS(t, corefile(""))
+	s.waitAnswer(t, "www.example.org.", dns.TypeA, recoverLimit, "127.0.0.2")
+
+	before := primaryHits.Load()
+	s.restart(t, corefile(`
+		pool api.example.org {
+			target 127.0.0.2
+			check tcp://api.example.org:`+port+`
+		}`))
+	start := time.Now()
+	for time.Since(start) < 2*interval {
+		got, err := s.answers("www.example.org.", dns.TypeA)
+		if err != nil || len(got) != 1 || got[0] != "127.0.0.2" {
+			t.Fatalf("%s after the reload www.example.org answered %v (%v): the DOWN primary came back", time.Since(start).Round(time.Millisecond), got, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if hits := primaryHits.Load() - before; hits > 3 {
+		t.Errorf("The DOWN primary got %d probes in the 2 intervals after the reload: want its usual schedule (about 2)", hits)
+	}
+	if got := metricValue(t, "coredns_failover_target_up", map[string]string{"pool": "www.example.org.", "target": "127.0.0.1"}); got != 0 {
+		t.Errorf("target_up for the DOWN primary after the reload: %v, want 0", got)
 	}
 }
