@@ -134,3 +134,30 @@ func TestFailoverFamiliesIndependent(t *testing.T) {
 		t.Errorf("AAAA changed with the IPv4 primary: got %v (%v), want [::1]", got, err)
 	}
 }
+
+// TestProbeAddress: targets answer with one address and are checked at
+// another (a health endpoint behind a VIP). The answered documentation
+// addresses are never contacted; only the loopback probe addresses are.
+// The pool also combines two checks with 'require any'.
+func TestProbeAddress(t *testing.T) {
+	bs, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2")
+	s := startCoreDNS(t, `example.org:0 {
+	failover {
+		pool vip.example.org {
+			target 192.0.2.10 probe 127.0.0.1:`+port+`
+			target 192.0.2.11 priority 2 probe 127.0.0.2
+			check http://vip.example.org:`+port+`/health
+			check tcp://vip.example.org:1
+			require any
+			interval 300ms
+			timeout 200ms
+			fall 2
+		}
+	}
+}`)
+	waitAllUp(t, "vip.example.org.", "192.0.2.10", "192.0.2.11")
+	s.waitAnswer(t, "vip.example.org.", dns.TypeA, recoverLimit, "192.0.2.10")
+	bs[0].stop()
+	d := s.waitAnswer(t, "vip.example.org.", dns.TypeA, detectLimit, "192.0.2.11")
+	t.Logf("Probe address 127.0.0.1 killed: answers moved from 192.0.2.10 to 192.0.2.11 in %s", d.Round(time.Millisecond))
+}
