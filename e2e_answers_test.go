@@ -1,20 +1,15 @@
 package failover_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/failover-dns/failover/internal/testpki"
 
 	"github.com/miekg/dns"
 )
@@ -182,65 +177,13 @@ func TestAllDownFailsOpen(t *testing.T) {
 	}
 }
 
-// testPKI makes a CA and a certificate it signs for names, plus a
-// self-signed certificate for the same names that nobody trusts.
-func testPKI(t *testing.T, names ...string) (caFile string, trusted, untrusted tls.Certificate) {
-	t.Helper()
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	serial := int64(0)
-	template := func(cn string, ca bool) *x509.Certificate {
-		serial++
-		return &x509.Certificate{
-			SerialNumber:          big.NewInt(serial),
-			Subject:               pkix.Name{CommonName: cn},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(time.Hour),
-			IsCA:                  ca,
-			BasicConstraintsValid: true,
-			KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-			ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			DNSNames:              names,
-		}
-	}
-	caKey := newKey()
-	caTmpl := template("failover test CA", true)
-	caTmpl.DNSNames = nil
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafKey := newKey()
-	leafDER, err := x509.CreateCertificate(rand.Reader, template(names[0], false), caTmpl, &leafKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	selfKey := newKey()
-	selfTmpl := template(names[0], false)
-	selfDER, err := x509.CreateCertificate(rand.Reader, selfTmpl, selfTmpl, &selfKey.PublicKey, selfKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile = filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return caFile,
-		tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: leafKey},
-		tls.Certificate{Certificate: [][]byte{selfDER}, PrivateKey: selfKey}
-}
-
 // TestHTTPSVerification: the primary serves a certificate nobody trusts and
 // is DOWN; the secondary's certificate is signed by the configured CA for the
 // check's host and is UP, and sees that host as SNI. With the CA but a host
 // the certificates do not name, every target is DOWN.
 func TestHTTPSVerification(t *testing.T) {
-	caFile, trusted, untrusted := testPKI(t, "www.example.org")
+	ca := testpki.NewCA(t)
+	caFile, trusted, untrusted := ca.File, ca.Server(t, "www.example.org"), testpki.NewCA(t).Server(t, "www.example.org")
 	var sni atomic.Value
 	lns, port := listenSamePort(t, "127.0.0.1", "127.0.0.2")
 	for i, cert := range []tls.Certificate{untrusted, trusted} {

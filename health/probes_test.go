@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failover-dns/failover/internal/testpki"
+
 	"github.com/miekg/dns"
 	"google.golang.org/grpc"
 	grpchealth "google.golang.org/grpc/health"
@@ -35,11 +37,11 @@ func tlsServer(t *testing.T, cfg *tls.Config, h http.Handler) string {
 }
 
 func TestHTTPSCertificates(t *testing.T) {
-	ca := newCA(t)
-	other := newCA(t) // nobody trusts it
-	good := ca.server(t, "www.example.org")
-	expired := ca.issue(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour), x509.ExtKeyUsageServerAuth, "www.example.org")
-	selfSigned := other.server(t, "www.example.org")
+	ca := testpki.NewCA(t)
+	other := testpki.NewCA(t) // nobody trusts it
+	good := ca.Server(t, "www.example.org")
+	expired := ca.Issue(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour), x509.ExtKeyUsageServerAuth, "www.example.org")
+	selfSigned := other.Server(t, "www.example.org")
 
 	var sni atomic.Value
 	goodPort := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{good}, GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -50,9 +52,9 @@ func TestHTTPSCertificates(t *testing.T) {
 	selfPort := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{selfSigned}}, nil)
 	tls12Port := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{good}, MaxVersion: tls.VersionTLS12}, nil)
 	clientCA := x509.NewCertPool()
-	clientCA.AddCert(ca.cert)
+	clientCA.AddCert(ca.Cert)
 	mtlsPort := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{good}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCA}, nil)
-	clientCert, clientKey := certFiles(t, ca.issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), x509.ExtKeyUsageClientAuth, "prober.example.org"))
+	clientCert, clientKey := testpki.Files(t, ca.Issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), x509.ExtKeyUsageClientAuth, "prober.example.org"))
 
 	for _, tc := range []struct {
 		name string
@@ -60,17 +62,17 @@ func TestHTTPSCertificates(t *testing.T) {
 		opts []string
 		ok   bool
 	}{
-		{"good certificate, right host", "https://www.example.org:" + goodPort + "/", []string{"ca " + ca.file}, true},
+		{"good certificate, right host", "https://www.example.org:" + goodPort + "/", []string{"ca " + ca.File}, true},
 		{"good certificate, system roots", "https://www.example.org:" + goodPort + "/", nil, false},
-		{"wrong host", "https://api.example.org:" + goodPort + "/", []string{"ca " + ca.file}, false},
-		{"wrong host, server_name fixes it", "https://api.example.org:" + goodPort + "/", []string{"ca " + ca.file, "server_name www.example.org"}, true},
-		{"expired", "https://www.example.org:" + expiredPort + "/", []string{"ca " + ca.file}, false},
-		{"self-signed", "https://www.example.org:" + selfPort + "/", []string{"ca " + ca.file}, false},
+		{"wrong host", "https://api.example.org:" + goodPort + "/", []string{"ca " + ca.File}, false},
+		{"wrong host, server_name fixes it", "https://api.example.org:" + goodPort + "/", []string{"ca " + ca.File, "server_name www.example.org"}, true},
+		{"expired", "https://www.example.org:" + expiredPort + "/", []string{"ca " + ca.File}, false},
+		{"self-signed", "https://www.example.org:" + selfPort + "/", []string{"ca " + ca.File}, false},
 		{"self-signed, insecure", "https://www.example.org:" + selfPort + "/", []string{"insecure"}, true},
-		{"TLS 1.2 server", "https://www.example.org:" + tls12Port + "/", []string{"ca " + ca.file}, true},
-		{"TLS 1.2 server, tls_min 1.3", "https://www.example.org:" + tls12Port + "/", []string{"ca " + ca.file, "tls_min 1.3"}, false},
-		{"mTLS without client certificate", "https://www.example.org:" + mtlsPort + "/", []string{"ca " + ca.file}, false},
-		{"mTLS with client certificate", "https://www.example.org:" + mtlsPort + "/", []string{"ca " + ca.file, "client_cert " + clientCert + " " + clientKey}, true},
+		{"TLS 1.2 server", "https://www.example.org:" + tls12Port + "/", []string{"ca " + ca.File}, true},
+		{"TLS 1.2 server, tls_min 1.3", "https://www.example.org:" + tls12Port + "/", []string{"ca " + ca.File, "tls_min 1.3"}, false},
+		{"mTLS without client certificate", "https://www.example.org:" + mtlsPort + "/", []string{"ca " + ca.File}, false},
+		{"mTLS with client certificate", "https://www.example.org:" + mtlsPort + "/", []string{"ca " + ca.File, "client_cert " + clientCert + " " + clientKey}, true},
 	} {
 		r := probeURL(t, CheckConfig{URL: tc.url, Options: opts(tc.opts...)})
 		if r.OK != tc.ok {
@@ -86,19 +88,19 @@ func TestHTTPSCertificates(t *testing.T) {
 }
 
 func TestTLSProbeCertificateLifetime(t *testing.T) {
-	ca := newCA(t)
-	port := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{ca.server(t, "mail.example.org")}}, nil) // valid 30 days
+	ca := testpki.NewCA(t)
+	port := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{ca.Server(t, "mail.example.org")}}, nil) // valid 30 days
 	base := "tls://mail.example.org:" + port
-	if r := probeURL(t, CheckConfig{URL: base, Options: opts("ca " + ca.file)}); !r.OK {
+	if r := probeURL(t, CheckConfig{URL: base, Options: opts("ca " + ca.File)}); !r.OK {
 		t.Errorf("Handshake with a trusted certificate: got %+v", r)
 	}
 	if r := probeURL(t, CheckConfig{URL: base}); r.OK || r.Reason != ReasonTLS {
 		t.Errorf("Untrusted certificate: got %+v, want %q", r, ReasonTLS)
 	}
-	if r := probeURL(t, CheckConfig{URL: base, Options: opts("ca "+ca.file, "cert_min_days 7")}); !r.OK {
+	if r := probeURL(t, CheckConfig{URL: base, Options: opts("ca "+ca.File, "cert_min_days 7")}); !r.OK {
 		t.Errorf("30 days left, 7 required: got %+v", r)
 	}
-	if r := probeURL(t, CheckConfig{URL: base, Options: opts("ca "+ca.file, "cert_min_days 60")}); r.OK || r.Reason != ReasonCertExpiry {
+	if r := probeURL(t, CheckConfig{URL: base, Options: opts("ca "+ca.File, "cert_min_days 60")}); r.OK || r.Reason != ReasonCertExpiry {
 		t.Errorf("30 days left, 60 required: got %+v, want %q", r, ReasonCertExpiry)
 	}
 }

@@ -1,4 +1,5 @@
-package health
+// Package testpki makes certificate authorities and certificates for tests.
+package testpki
 
 import (
 	"crypto/ecdsa"
@@ -19,14 +20,15 @@ import (
 
 var serial atomic.Int64
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
+// CA is a certificate authority made for one test.
+type CA struct {
+	Cert *x509.Certificate
 	key  *ecdsa.PrivateKey
-	file string // PEM of cert
+	// File holds Cert as PEM, for a check's 'ca' option.
+	File string
 }
 
-func newKey(t *testing.T) *ecdsa.PrivateKey {
+func newKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -35,7 +37,8 @@ func newKey(t *testing.T) *ecdsa.PrivateKey {
 	return k
 }
 
-func writePEM(t *testing.T, name, typ string, der []byte) string {
+// WritePEM writes der as a PEM block of type typ into a temporary file.
+func WritePEM(t testing.TB, name, typ string, der []byte) string {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
@@ -44,7 +47,8 @@ func writePEM(t *testing.T, name, typ string, der []byte) string {
 	return file
 }
 
-func newCA(t *testing.T) *testCA {
+// NewCA makes a CA valid for a day.
+func NewCA(t testing.TB) *CA {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
@@ -61,12 +65,12 @@ func newCA(t *testing.T) *testCA {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, file: writePEM(t, "ca.pem", "CERTIFICATE", der)}
+	return &CA{Cert: cert, key: key, File: WritePEM(t, "ca.pem", "CERTIFICATE", der)}
 }
 
-// issue signs a certificate for names (DNS names or IPs) valid from
-// notBefore to notAfter, for server or client use.
-func (ca *testCA) issue(t *testing.T, notBefore, notAfter time.Time, usage x509.ExtKeyUsage, names ...string) tls.Certificate {
+// Issue signs a certificate for names (DNS names or IP addresses), valid
+// from notBefore to notAfter, for usage (server or client authentication).
+func (ca *CA) Issue(t testing.TB, notBefore, notAfter time.Time, usage x509.ExtKeyUsage, names ...string) tls.Certificate {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
@@ -84,23 +88,24 @@ func (ca *testCA) issue(t *testing.T, notBefore, notAfter time.Time, usage x509.
 			tmpl.DNSNames = append(tmpl.DNSNames, n)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-func (ca *testCA) server(t *testing.T, names ...string) tls.Certificate {
-	return ca.issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour*24*30), x509.ExtKeyUsageServerAuth, names...)
+// Server issues a server certificate for names, valid for 30 days.
+func (ca *CA) Server(t testing.TB, names ...string) tls.Certificate {
+	return ca.Issue(t, time.Now().Add(-time.Hour), time.Now().Add(30*24*time.Hour), x509.ExtKeyUsageServerAuth, names...)
 }
 
-// files writes a certificate and its key as PEM files.
-func certFiles(t *testing.T, c tls.Certificate) (certFile, keyFile string) {
+// Files writes a certificate and its key as PEM files.
+func Files(t testing.TB, c tls.Certificate) (certFile, keyFile string) {
 	t.Helper()
 	keyDER, err := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return writePEM(t, "cert.pem", "CERTIFICATE", c.Certificate[0]), writePEM(t, "key.pem", "EC PRIVATE KEY", keyDER)
+	return WritePEM(t, "cert.pem", "CERTIFICATE", c.Certificate[0]), WritePEM(t, "key.pem", "EC PRIVATE KEY", keyDER)
 }
