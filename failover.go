@@ -79,11 +79,7 @@ func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	m.Answer = a.records(state.QName(), qtype, entry.pool.ttl)
 	w.WriteMsg(m)
 
-	result := "healthy"
-	if a.failOpen {
-		result = "fail_open"
-	}
-	answersTotal.WithLabelValues(metrics.WithServer(ctx), entry.pool.name, state.Type(), result).Inc()
+	entry.pool.countAnswer(metrics.WithServer(ctx), qtype, a.failOpen)
 	return dns.RcodeSuccess, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/failover-dns/failover/health"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Address families, as indexes into per-family arrays.
@@ -70,6 +71,37 @@ func (a *answer) records(qname string, qtype uint16, ttl uint32) []dns.RR {
 	return rrs
 }
 
+// answerCounters caches a pool's answers_total series for one server, so
+// that counting an answer costs no label lookup. A handler normally serves
+// one server address; another one just replaces the cache.
+type answerCounters struct {
+	server string
+	total  [families][2]prometheus.Counter // [family][fail open]
+}
+
+var answerResult = [2]string{"healthy", "fail_open"}
+
+func (p *pool) countAnswer(server string, qtype uint16, failOpen bool) {
+	c := p.counters.Load()
+	if c == nil || c.server != server {
+		c = &answerCounters{server: server}
+		for fam := range families {
+			for i, result := range answerResult {
+				c.total[fam][i] = answersTotal.WithLabelValues(server, p.name, familyType[fam], result)
+			}
+		}
+		p.counters.Store(c)
+	}
+	fam, open := v4, 0
+	if qtype == dns.TypeAAAA {
+		fam = v6
+	}
+	if failOpen {
+		open = 1
+	}
+	c.total[fam][open].Inc()
+}
+
 // pool is a set of names answered from a set of health-checked targets.
 type pool struct {
 	name     string   // the first name: the pool's metric label and log name
@@ -89,8 +121,9 @@ type pool struct {
 	monitors []*health.Monitor // while started
 	unsubs   []func()
 
-	answers [families]atomic.Pointer[answer]
-	ready   atomic.Bool // every target has a first verdict
+	answers  [families]atomic.Pointer[answer]
+	ready    atomic.Bool // every target has a first verdict
+	counters atomic.Pointer[answerCounters]
 
 	mu       sync.Mutex // guards the fields below; held by probe goroutines only
 	states   []health.State
