@@ -105,6 +105,7 @@ func TestMetricsLint(t *testing.T) {
 	names := []string{
 		"coredns_failover_target_up", "coredns_failover_probes_total", "coredns_failover_probe_duration_seconds",
 		"coredns_failover_transitions_total", "coredns_failover_answers_total", "coredns_failover_all_down_total",
+		"coredns_failover_probe_lateness_seconds",
 	}
 	families, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {

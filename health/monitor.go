@@ -163,13 +163,16 @@ func (m *Monitor) Subscribe(fn func(Update)) (unsubscribe func()) {
 func (m *Monitor) run(ctx context.Context) {
 	defer close(m.done)
 	defer m.watchers.Wait()
-	timer := time.NewTimer(startDelay(m.spec.Interval))
+	delay := startDelay(m.spec.Interval)
+	due := time.Now().Add(delay)
+	timer := time.NewTimer(delay)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+			probeLateness.Observe(time.Since(due).Seconds())
 		case <-m.wake:
 			timer.Stop()
 		}
@@ -192,7 +195,8 @@ func (m *Monitor) run(ctx context.Context) {
 			next = m.spec.FastInterval
 		}
 		m.mu.Unlock()
-		timer.Reset(max(0, next-time.Since(start)))
+		due = start.Add(next)
+		timer.Reset(time.Until(due))
 	}
 }
 
