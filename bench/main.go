@@ -34,7 +34,7 @@ func main() {
 	cmd, args := os.Args[1], os.Args[2:]
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	binary := fs.String("coredns", "./coredns", "CoreDNS binary built with failover")
-	coreCPU := fs.String("coredns-cpu", "0", "CPU list CoreDNS is pinned to (taskset); empty: no pinning")
+	coreCPU := fs.String("coredns-cpu", "0", "CPU list CoreDNS is pinned to (taskset); empty: no pinning. The scale run uses every CPU unless told")
 	clientCPU := fs.String("client-cpu", "1", "CPU list dnsperf is pinned to; empty: no pinning")
 	rounds := fs.Int("rounds", 20, "detect: kill/restart rounds")
 	seconds := fs.Int("seconds", 8, "throughput: seconds per dnsperf run")
@@ -44,6 +44,12 @@ func main() {
 	profiles := fs.String("profiles", "", "scale: directory for CPU and heap profiles of CoreDNS")
 	fs.Parse(args)
 
+	if cmd == "scale" && !flagSet(fs, "coredns-cpu") {
+		// Probing is background work spread over the machine, as in a real
+		// deployment; pinning it and the queries to one core measures the Go
+		// scheduler on GOMAXPROCS=1 instead.
+		*coreCPU = ""
+	}
 	env := &bench{binary: *binary, coreCPU: *coreCPU, clientCPU: *clientCPU}
 	var err error
 	switch cmd {
@@ -64,18 +70,28 @@ func main() {
 	}
 }
 
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 type bench struct {
 	binary    string
 	coreCPU   string
 	clientCPU string
 }
 
-// pinned prefixes a command with taskset when a CPU list is given.
+// pinned prefixes a command with taskset when a CPU list is given. The
+// child is killed if the benchmark dies, so that no CoreDNS outlives it and
+// skews the next run.
 func pinned(cpus string, name string, args ...string) *exec.Cmd {
-	if cpus == "" {
-		return exec.Command(name, args...)
+	cmd := exec.Command(name, args...)
+	if cpus != "" {
+		cmd = exec.Command("taskset", append([]string{"-c", cpus, name}, args...)...)
 	}
-	return exec.Command("taskset", append([]string{"-c", cpus, name}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
 }
 
 // coredns is a CoreDNS process started from a Corefile.
@@ -111,9 +127,18 @@ func (b *bench) startCoreDNS(corefile string, dnsPort int) (*coredns, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	c.stop()
 	log, _ := os.ReadFile(filepath.Join(dir, "coredns.log"))
-	return nil, fmt.Errorf("CoreDNS did not answer within 60s:\n%s", log)
+	c.stop()
+	return nil, fmt.Errorf("CoreDNS did not answer within 60s (%v):\n%s", cmd.ProcessState, log)
+}
+
+// logTail returns the end of CoreDNS's output, for error messages.
+func (c *coredns) logTail() string {
+	log, _ := os.ReadFile(filepath.Join(c.dir, "coredns.log"))
+	if len(log) > 4000 {
+		log = log[len(log)-4000:]
+	}
+	return string(log)
 }
 
 // pid is CoreDNS's own process id (taskset execs it in place).
@@ -153,20 +178,41 @@ func lookup(server, name string, qtype uint16) ([]string, error) {
 }
 
 func freePort() (int, error) {
-	for range 20 {
+	ports, err := freePorts(1)
+	if err != nil {
+		return 0, err
+	}
+	return ports[0], nil
+}
+
+// freePorts finds n distinct ports free for TCP and UDP on 127.0.0.1. It
+// holds each until all are found, so that none is handed out twice.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var held []io.Closer
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for attempt := 0; len(ports) < n && attempt < 20*n; attempt++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
+		held = append(held, ln)
 		port := ln.Addr().(*net.TCPAddr).Port
 		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return port, nil
+		if err != nil {
+			continue
 		}
+		held = append(held, pc)
+		ports = append(ports, port)
 	}
-	return 0, errors.New("no free port on 127.0.0.1")
+	if len(ports) < n {
+		return nil, errors.New("no free ports on 127.0.0.1")
+	}
+	return ports, nil
 }
 
 // holdListener accepts TCP connections on addr, writes greeting (if any)
@@ -213,6 +259,7 @@ func startBackendProcess(addr string) (*exec.Cmd, error) {
 		return nil, err
 	}
 	cmd := exec.Command(self, "backend", "-addr", addr)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

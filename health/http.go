@@ -103,7 +103,7 @@ func newHTTPProber(u *url.URL, o *options, cfg CheckConfig) (*httpProber, string
 
 	transport := &http.Transport{
 		Proxy:                  nil, // a health check must reach the target itself, never an environment proxy
-		DialContext:            (&net.Dialer{Timeout: cfg.Timeout}).DialContext,
+		DialContext:            (&resettingDialer{net.Dialer{Timeout: cfg.Timeout}}).DialContext,
 		TLSHandshakeTimeout:    cfg.Timeout,
 		ResponseHeaderTimeout:  cfg.Timeout,
 		MaxResponseHeaderBytes: MaxBodyBytes,

@@ -12,5 +12,5 @@ var probeLateness = promauto.NewHistogram(prometheus.HistogramOpts{
 	Subsystem: "failover",
 	Name:      "probe_lateness_seconds",
 	Help:      "Histogram of how late scheduled probe rounds started, in seconds.",
-	Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+	Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .075, .1, .25, .5, 1},
 })

@@ -3,12 +3,15 @@ package health
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -66,10 +69,8 @@ type Monitor struct {
 	refs   int // guarded by registry
 	cancel context.CancelFunc
 	done   chan struct{}
-	wake   chan struct{} // a watched connection closed: probe now
 
-	watchers sync.WaitGroup
-	watching map[netip.AddrPort]bool // guarded by mu
+	watching atomic.Bool // a watch connection is open (for tests)
 
 	mu      sync.Mutex // guards below; held while subscribers are called
 	tracker *Tracker
@@ -98,15 +99,13 @@ func Acquire(spec Spec) *Monitor {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Monitor{
-		spec:     spec,
-		key:      k,
-		refs:     1,
-		cancel:   cancel,
-		done:     make(chan struct{}),
-		wake:     make(chan struct{}, 1),
-		watching: map[netip.AddrPort]bool{},
-		tracker:  NewTracker(spec.Rise, spec.Fall),
-		subs:     map[uint64]func(Update){},
+		spec:    spec,
+		key:     k,
+		refs:    1,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		tracker: NewTracker(spec.Rise, spec.Fall),
+		subs:    map[uint64]func(Update){},
 	}
 	registry.monitors[k] = m
 	go m.run(ctx)
@@ -159,27 +158,25 @@ func (m *Monitor) Subscribe(fn func(Update)) (unsubscribe func()) {
 // random delay; later rounds start every Interval (start to start) with
 // ±5 % jitter so that targets configured together do not stay in
 // lock-step, every FastInterval while a change is being confirmed, and at
-// once when a watched connection closes.
+// once when the watched connection closes.
 func (m *Monitor) run(ctx context.Context) {
 	defer close(m.done)
-	defer m.watchers.Wait()
-	delay := startDelay(m.spec.Interval)
-	due := time.Now().Add(delay)
-	timer := time.NewTimer(delay)
+	w := &watch{}
+	defer w.close()
+	stop := context.AfterFunc(ctx, w.interrupt)
+	defer stop()
+	due := time.Now().Add(startDelay(m.spec.Interval))
+	timer := time.NewTimer(time.Until(due))
 	defer timer.Stop()
 	for {
-		select {
-		case <-ctx.Done():
+		woke, alive := m.sleep(ctx, w, timer, due)
+		if !alive {
 			return
-		case <-timer.C:
+		}
+		if !woke {
 			probeLateness.Observe(time.Since(due).Seconds())
-		case <-m.wake:
-			timer.Stop()
 		}
 		start := time.Now()
-		if m.spec.Watch {
-			m.arm(ctx)
-		}
 		r := m.probe(ctx)
 		if ctx.Err() != nil {
 			return // cut short by shutdown: not a verdict on the target
@@ -195,8 +192,47 @@ func (m *Monitor) run(ctx context.Context) {
 			next = m.spec.FastInterval
 		}
 		m.mu.Unlock()
+		if m.spec.Watch && r.OK {
+			m.arm(ctx, w)
+		}
 		due = start.Add(next)
-		timer.Reset(time.Until(due))
+	}
+}
+
+// sleep waits until due, until the watched connection ends (woke), or until
+// ctx ends (!alive). With a watch connection open, the monitor's goroutine
+// waits in a read on it with due as the deadline, so the watch costs no
+// goroutine of its own.
+func (m *Monitor) sleep(ctx context.Context, w *watch, timer *time.Timer, due time.Time) (woke, alive bool) {
+	if ctx.Err() != nil {
+		return false, false
+	}
+	if conn := w.get(); conn != nil {
+		conn.SetReadDeadline(due)
+		for total := 0; total < maxWatchBytes; {
+			n, err := conn.Read(w.buf[:])
+			total += n
+			switch {
+			case ctx.Err() != nil:
+				return false, false
+			case err == nil:
+				continue // a banner or other chatter: keep waiting
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				return false, true
+			}
+			w.close()
+			m.watching.Store(false)
+			return true, true // closed or reset by the target: probe now
+		}
+		w.close() // a talkative service: stop watching it, keep the schedule
+		m.watching.Store(false)
+	}
+	timer.Reset(time.Until(due))
+	select {
+	case <-ctx.Done():
+		return false, false
+	case <-timer.C:
+		return false, true
 	}
 }
 
@@ -204,52 +240,63 @@ func (m *Monitor) run(ctx context.Context) {
 // before the watch gives up on it.
 const maxWatchBytes = 64 << 10
 
-// arm opens a watch connection to every TCP-based check's port that has
-// none. A watch wakes the monitor once when its connection ends; the next
-// round opens a new one, so watches cost at most one extra round per round.
-func (m *Monitor) arm(ctx context.Context) {
+// arm opens the watch connection to the port of the first TCP-based check,
+// if none is open. It runs after a successful probe, so a DOWN target gets
+// no extra connection attempts.
+func (m *Monitor) arm(ctx context.Context, w *watch) {
+	if w.get() != nil {
+		return
+	}
 	for _, c := range m.spec.Checks {
 		if !c.watchable() {
 			continue
 		}
 		dst := netip.AddrPortFrom(m.spec.Addr, cmp.Or(m.spec.Port, c.port))
-		m.mu.Lock()
-		busy := m.watching[dst]
-		m.watching[dst] = true
-		m.mu.Unlock()
-		if !busy {
-			m.watchers.Go(func() { m.watch(ctx, dst) })
+		dialer := resettingDialer{net.Dialer{Timeout: m.spec.Timeout}}
+		conn, err := dialer.dial(ctx, dst)
+		if err != nil {
+			return
 		}
+		w.set(conn)
+		m.watching.Store(true)
+		return
 	}
 }
 
-func (m *Monitor) watch(ctx context.Context, dst netip.AddrPort) {
-	defer func() {
-		m.mu.Lock()
-		delete(m.watching, dst)
-		m.mu.Unlock()
-	}()
-	dialer := net.Dialer{Timeout: m.spec.Timeout}
-	conn, err := dialer.DialContext(ctx, "tcp", dst.String())
-	if err != nil {
-		return // the probe of this round sees the same failure
+// watch is a monitor's idle connection to its target.
+type watch struct {
+	mu   sync.Mutex
+	conn net.Conn
+	buf  [512]byte
+}
+
+func (w *watch) get() net.Conn {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.conn
+}
+
+func (w *watch) set(c net.Conn) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.conn = c
+}
+
+// interrupt wakes a read in progress; the reader then sees its context done.
+func (w *watch) interrupt() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.conn != nil {
+		w.conn.SetReadDeadline(time.Unix(1, 0))
 	}
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	defer conn.Close()
-	buf := make([]byte, 512)
-	for total := 0; total < maxWatchBytes; {
-		n, err := conn.Read(buf)
-		total += n
-		if err != nil {
-			if ctx.Err() == nil {
-				select {
-				case m.wake <- struct{}{}:
-				default:
-				}
-			}
-			return
-		}
+}
+
+func (w *watch) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.conn != nil {
+		w.conn.Close()
+		w.conn = nil
 	}
 }
 

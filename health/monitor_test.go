@@ -3,7 +3,6 @@ package health
 import (
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -122,36 +121,27 @@ func TestMonitorShared(t *testing.T) {
 func TestMonitorWatchDetectsClosedConnection(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	port := portOfAddr(t, srv.Listener.Addr().String())
-	_, rec := acquire(t, Spec{
+	m, rec := acquire(t, Spec{
 		Addr: loopback, Checks: []*Check{httpCheck(t, port, 100*time.Millisecond)}, Watch: true,
 		Interval: 5 * time.Second, FastInterval: 100 * time.Millisecond, Timeout: 100 * time.Millisecond, Rise: 2, Fall: 3,
 	})
 	rec.waitState(t, Up, 5*time.Second)
-	waitWatching(t, netip.MustParseAddrPort(srv.Listener.Addr().String()))
+	waitWatching(t, m)
 	srv.Close() // closes the listener and every connection, the watched one included
 	d := rec.waitState(t, Down, 4*time.Second)
 	t.Logf("Closed connection noticed: DOWN after %s (interval 5s, fast_interval 100ms, fall 3)", d.Round(time.Millisecond))
 }
 
-// waitWatching waits until some monitor holds a watch connection to dst.
-func waitWatching(t *testing.T, dst netip.AddrPort) {
+// waitWatching waits until m holds its watch connection.
+func waitWatching(t *testing.T, m *Monitor) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		registry.Lock()
-		found := false
-		for _, m := range registry.monitors {
-			m.mu.Lock()
-			found = found || m.watching[dst]
-			m.mu.Unlock()
-		}
-		registry.Unlock()
-		if found {
-			return
+	for !m.watching.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("No watch connection was opened")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("No watch connection to %s was opened", dst)
 }
 
 func TestMonitorFastConfirmation(t *testing.T) {

@@ -5,6 +5,7 @@ package health
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"time"
 )
@@ -31,4 +32,31 @@ func success(start time.Time) Result { return Result{OK: true, Duration: time.Si
 
 func failure(start time.Time, reason string) Result {
 	return Result{Reason: reason, Duration: time.Since(start)}
+}
+
+// resettingDialer dials TCP connections that close with a reset
+// (SO_LINGER 0), as HAProxy's checks do: thousands of probes a second must
+// not leave thousands of sockets in TIME_WAIT on the prober.
+type resettingDialer struct{ net.Dialer }
+
+// dial connects to dst. (net.Dialer.DialTCP would skip the address parsing,
+// but under load on Go 1.26 its connections did not honour the context's
+// deadline in our scale benchmark: see BENCHMARKS.md.)
+func (d *resettingDialer) dial(ctx context.Context, dst netip.AddrPort) (*net.TCPConn, error) {
+	c, err := d.DialContext(ctx, "tcp", dst.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
+func (d *resettingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := d.Dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	return c, nil
 }

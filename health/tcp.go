@@ -14,13 +14,13 @@ const maxBannerBytes = 4 << 10
 // tcpProber is healthy when the target accepts a TCP connection and, if
 // asked, answers 'send' with something containing 'expect'.
 type tcpProber struct {
-	dialer net.Dialer
+	dialer resettingDialer
 	send   []byte
 	expect []byte
 }
 
 func newTCPProber(o *options, timeout time.Duration) (*tcpProber, error) {
-	p := &tcpProber{dialer: net.Dialer{Timeout: timeout}}
+	p := &tcpProber{dialer: resettingDialer{net.Dialer{Timeout: timeout}}}
 	send, _, err := o.str("send", `send "PING\r\n"`)
 	if err != nil {
 		return nil, err
@@ -35,7 +35,7 @@ func newTCPProber(o *options, timeout time.Duration) (*tcpProber, error) {
 
 func (p *tcpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	start := time.Now()
-	conn, err := p.dialer.DialContext(ctx, "tcp", dst.String())
+	conn, err := p.dialer.dial(ctx, dst)
 	if err != nil {
 		return failure(start, reasonFor(err))
 	}
@@ -71,10 +71,12 @@ func (errNoMatch) Error() string { return "expected text not found" }
 // the peer stops.
 func readUntil(conn net.Conn, want []byte, limit int) error {
 	buf := make([]byte, 0, 512)
-	chunk := make([]byte, 512)
 	for len(buf) < limit {
-		n, err := conn.Read(chunk)
-		buf = append(buf, chunk[:n]...)
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, cap(buf))...)[:len(buf)]
+		}
+		n, err := conn.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
 		if bytes.Contains(buf, want) {
 			return nil
 		}

@@ -12,7 +12,8 @@ import (
 // tlsProber is healthy when the target completes a verified TLS handshake,
 // and, with cert_min_days, when its certificate stays valid that long.
 type tlsProber struct {
-	dialer  tls.Dialer
+	dialer  resettingDialer
+	config  *tls.Config
 	minLife time.Duration
 }
 
@@ -26,20 +27,25 @@ func newTLSProber(u *url.URL, o *options, cfg CheckConfig) (*tlsProber, string, 
 		return nil, "", err
 	}
 	return &tlsProber{
-		dialer:  tls.Dialer{NetDialer: &net.Dialer{Timeout: cfg.Timeout}, Config: tlsCfg},
+		dialer:  resettingDialer{net.Dialer{Timeout: cfg.Timeout}},
+		config:  tlsCfg,
 		minLife: time.Duration(days) * 24 * time.Hour,
 	}, digest, nil
 }
 
 func (p *tlsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	start := time.Now()
-	conn, err := p.dialer.DialContext(ctx, "tcp", dst.String())
+	raw, err := p.dialer.dial(ctx, dst)
 	if err != nil {
 		return failure(start, reasonFor(err))
 	}
-	defer conn.Close()
+	defer raw.Close()
+	conn := tls.Client(raw, p.config)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		return failure(start, reasonFor(err))
+	}
 	if p.minLife > 0 {
-		certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
+		certs := conn.ConnectionState().PeerCertificates
 		if len(certs) == 0 || time.Until(certs[0].NotAfter) < p.minLife {
 			return failure(start, ReasonCertExpiry)
 		}
