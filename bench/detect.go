@@ -11,12 +11,14 @@ import (
 )
 
 // Detection settings: fall 2 with a 100 ms fast interval; the interval only
-// matters for the blackhole case.
+// matters for the blackhole case. The timeout is no longer than the fast
+// interval, so that a blackholed target's failing probes fit the schedule.
 const (
 	detInterval = time.Second
-	detTimeout  = 300 * time.Millisecond
+	detTimeout  = 100 * time.Millisecond
 	detFast     = 100 * time.Millisecond
 	detFall     = 2
+	detPoll     = 10 * time.Millisecond
 )
 
 // detect kills (SIGKILL) and restarts a primary HTTP backend process at
@@ -112,14 +114,17 @@ func (b *bench) detect(rounds int) error {
 		holeRestore = append(holeRestore, d)
 	}
 	bound := detInterval + detTimeout + (detFall-1)*detFast
+	// The schedule has ±5 % jitter and the answer is polled every 10 ms.
+	slackBound := bound + detInterval/20 + detPoll
 	fmt.Printf("  blackhole detection: %s\n", summary(holed))
 	fmt.Printf("  blackhole restore:   %s\n", summary(holeRestore))
 
 	ks := sorted(killed)
 	fmt.Printf("  target SIGKILL median <= 200ms: %s; p95 <= 400ms: %s\n",
 		verdict(quantile(ks, .5) <= 200*time.Millisecond), verdict(quantile(ks, .95) <= 400*time.Millisecond))
-	fmt.Printf("  target blackhole within interval + timeout + (fall-1) x fast_interval = %s: %s (max %s)\n",
-		bound, verdict(sorted(holed)[len(holed)-1] <= bound), sorted(holed)[len(holed)-1].Round(time.Millisecond))
+	worst := sorted(holed)[len(holed)-1]
+	fmt.Printf("  target blackhole within interval + timeout + (fall-1) x fast_interval = %s (%s with the 5%% schedule jitter and the 10 ms poll): %s (max %s)\n",
+		bound, slackBound, verdict(worst <= slackBound), worst.Round(time.Millisecond))
 	return nil
 }
 

@@ -111,8 +111,13 @@ func (b *bench) scale(pools int, profileDir string) error {
 		if err != nil {
 			return 0, 0, err
 		}
+		time.Sleep(scaleMeasure)
+		t1, late1, err := snapshot(c.pid(), metricsURL)
+		if err != nil {
+			return 0, 0, err
+		}
 		if profileDir != "" && name == "steady" {
-			// The CPU profile covers the measurement window; the heap profile follows it.
+			// Profiles come after the measurement, which they would skew.
 			if err := fetch(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", pprofPort, int(scaleMeasure.Seconds())),
 				filepath.Join(profileDir, "scale-cpu.pprof")); err != nil {
 				return 0, 0, err
@@ -120,12 +125,6 @@ func (b *bench) scale(pools int, profileDir string) error {
 			if err := fetch(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", pprofPort), filepath.Join(profileDir, "scale-heap.pprof")); err != nil {
 				return 0, 0, err
 			}
-		} else {
-			time.Sleep(scaleMeasure)
-		}
-		t1, late1, err := snapshot(c.pid(), metricsURL)
-		if err != nil {
-			return 0, 0, err
 		}
 		cpu = float64(t1.ticks-t0.ticks) / 100 / scaleMeasure.Seconds() // USER_HZ is 100 on Linux
 		fmt.Printf("  [%s] CPU %.3f of one core, RSS %.0f MB (Go heap in use %.0f MB, stacks %.0f MB), goroutines %.0f\n",
