@@ -40,8 +40,7 @@ func failure(start time.Time, reason string) Result {
 type resettingDialer struct{ net.Dialer }
 
 // dial connects to dst. (net.Dialer.DialTCP would skip the address parsing,
-// but under load on Go 1.26 its connections did not honour the context's
-// deadline in our scale benchmark: see BENCHMARKS.md.)
+// but with it the 10,000-target benchmark collapsed: see BENCHMARKS.md.)
 func (d *resettingDialer) dial(ctx context.Context, dst netip.AddrPort) (*net.TCPConn, error) {
 	c, err := d.DialContext(ctx, "tcp", dst.String())
 	if err != nil {
