@@ -5,6 +5,7 @@ package failover
 
 import (
 	"context"
+	"net"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
@@ -73,14 +74,48 @@ func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		return f.noRecords(ctx, state, entry.zone)
 	}
 
+	p := entry.pool
+	switch a.result {
+	case resultServfail:
+		p.countAnswer(metrics.WithServer(ctx), qtype, a.result)
+		return dns.RcodeServerFailure, nil
+	case resultNodata:
+		p.countAnswer(metrics.WithServer(ctx), qtype, a.result)
+		return f.negative(w, r, entry.zone, dns.RcodeSuccess)
+	}
+
+	var client []byte
+	var ecs *dns.EDNS0_SUBNET
+	if p.policy == policyHash {
+		client, ecs = clientSubnet(r, w.RemoteAddr())
+	}
+	var buf [maxPick]net.IP
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
-	m.Answer = a.records(state.QName(), qtype, entry.pool.ttl)
+	m.Answer = records(a.pick(p.policy, p.maxAnswers, client, &buf), state.QName(), qtype, a.ttl)
+	if ecs != nil {
+		// The answer depends on the client's subnet: say so, so that resolvers
+		// cache it for that subnet only (RFC 7871 scope).
+		m.Extra = append(m.Extra, ecsReply(r, ecs))
+	}
 	w.WriteMsg(m)
 
-	entry.pool.countAnswer(metrics.WithServer(ctx), qtype, a.failOpen)
+	p.countAnswer(metrics.WithServer(ctx), qtype, a.result)
 	return dns.RcodeSuccess, nil
+}
+
+// ecsReply is an OPT record echoing the query's client subnet option with
+// its scope set to the source prefix the answer was chosen by.
+func ecsReply(r *dns.Msg, ecs *dns.EDNS0_SUBNET) *dns.OPT {
+	opt := new(dns.OPT)
+	opt.Hdr.Name = "."
+	opt.Hdr.Rrtype = dns.TypeOPT
+	opt.SetUDPSize(r.IsEdns0().UDPSize())
+	scoped := *ecs
+	scoped.SourceScope = ecs.SourceNetmask
+	opt.Option = []dns.EDNS0{&scoped}
+	return opt
 }
 
 // noRecords answers a query at a name that exists (a pool name, an empty

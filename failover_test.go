@@ -51,7 +51,7 @@ func TestReadyAfterFirstVerdicts(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if a := f.pools[0].answers[v4].Load(); !a.failOpen {
+	if a := f.pools[0].answers[v4].Load(); a.result != resultFailOpen {
 		t.Errorf("The timed-out target should be down (answer failing open), got %+v", a)
 	}
 }

@@ -41,65 +41,30 @@ func (t target) family() int {
 	return v6
 }
 
-// answer is what a pool serves for one family. It is rebuilt when a target's
-// state changes and read lock-free on the query path; it is never modified
-// after it is published.
-type answer struct {
-	ips      []net.IP
-	failOpen bool // every target of the family is down; ips is the best tier anyway
-}
-
-// records builds the answer's resource records for qname. Each query gets
-// its own records (other plugins may rewrite them); they share one
-// allocation.
-func (a *answer) records(qname string, qtype uint16, ttl uint32) []dns.RR {
-	rrs := make([]dns.RR, len(a.ips))
-	hdr := dns.RR_Header{Name: qname, Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
-	if qtype == dns.TypeA {
-		recs := make([]dns.A, len(a.ips))
-		for i, ip := range a.ips {
-			recs[i] = dns.A{Hdr: hdr, A: ip}
-			rrs[i] = &recs[i]
-		}
-		return rrs
-	}
-	recs := make([]dns.AAAA, len(a.ips))
-	for i, ip := range a.ips {
-		recs[i] = dns.AAAA{Hdr: hdr, AAAA: ip}
-		rrs[i] = &recs[i]
-	}
-	return rrs
-}
-
 // answerCounters caches a pool's answers_total series for one server, so
 // that counting an answer costs no label lookup. A handler normally serves
 // one server address; another one just replaces the cache.
 type answerCounters struct {
 	server string
-	total  [families][2]prometheus.Counter // [family][fail open]
+	total  [families][len(answerResults)]prometheus.Counter
 }
 
-var answerResult = [2]string{"healthy", "fail_open"}
-
-func (p *pool) countAnswer(server string, qtype uint16, failOpen bool) {
+func (p *pool) countAnswer(server string, qtype uint16, result int) {
 	c := p.counters.Load()
 	if c == nil || c.server != server {
 		c = &answerCounters{server: server}
 		for fam := range families {
-			for i, result := range answerResult {
+			for i, result := range answerResults {
 				c.total[fam][i] = answersTotal.WithLabelValues(server, p.name, familyType[fam], result)
 			}
 		}
 		p.counters.Store(c)
 	}
-	fam, open := v4, 0
+	fam := v4
 	if qtype == dns.TypeAAAA {
 		fam = v6
 	}
-	if failOpen {
-		open = 1
-	}
-	c.total[fam][open].Inc()
+	c.total[fam][result].Inc()
 }
 
 // pool is a set of names answered from a set of health-checked targets.
@@ -117,6 +82,15 @@ type pool struct {
 	fall     int
 	watch    bool
 	ttl      uint32
+
+	policy      policy
+	maxAnswers  int // 0: no cap
+	minHealthy  int // UP targets a tier needs, or
+	minPercent  int // percent of its targets that must be UP (0: use minHealthy)
+	allDown     allDownPolicy
+	fallback    [families][]net.IP // all_down fallback addresses
+	startDown   bool               // targets count as down until their first verdict
+	degradedTTL uint32             // TTL while any target is down; 0: ttl
 
 	monitors []*health.Monitor // while started
 	unsubs   []func()
@@ -224,6 +198,28 @@ func (p *pool) observe(i int, u health.Update) {
 	p.publish()
 }
 
+// degraded reports whether any target is DOWN (or counts as down).
+func (p *pool) degraded() bool {
+	for i := range p.targets {
+		if !p.up(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// up reports whether target i counts as up: UP, or no verdict yet unless the
+// pool starts its targets down.
+func (p *pool) up(i int) bool {
+	switch p.states[i] {
+	case health.Up:
+		return true
+	case health.Unknown:
+		return !p.startDown
+	}
+	return false
+}
+
 // publish rebuilds both families' answers from the current states. Called
 // with p.mu held (or before the pool is shared).
 func (p *pool) publish() {
@@ -231,40 +227,17 @@ func (p *pool) publish() {
 		if len(idx) == 0 {
 			continue
 		}
-		a := p.choose(idx)
-		if a.failOpen && !p.failOpen[fam] {
-			allDownTotal.WithLabelValues(p.name, familyType[fam]).Inc()
-			log.Warningf("Pool %s: every %s target is down; answering with the best tier anyway", p.name, familyType[fam])
+		a := p.choose(fam, idx)
+		a.ttl = p.ttl
+		if p.degradedTTL > 0 && p.degraded() {
+			a.ttl = p.degradedTTL
 		}
-		p.failOpen[fam] = a.failOpen
+		down := a.result != resultHealthy
+		if down && !p.failOpen[fam] && p.verdicts > 0 {
+			allDownTotal.WithLabelValues(p.name, familyType[fam]).Inc()
+			log.Warningf("Pool %s: every %s target is down; all_down %s engages", p.name, familyType[fam], p.allDown)
+		}
+		p.failOpen[fam] = down
 		p.answers[fam].Store(a)
 	}
-}
-
-// choose returns every target of the best priority tier that has at least
-// one target not DOWN (a target with no verdict yet counts as up). When
-// every target is down it fails open with the whole best tier.
-func (p *pool) choose(idx []int) *answer {
-	for start := 0; start < len(idx); {
-		prio := p.targets[idx[start]].priority
-		var ips []net.IP
-		end := start
-		for ; end < len(idx) && p.targets[idx[end]].priority == prio; end++ {
-			if p.states[idx[end]] != health.Down {
-				ips = append(ips, p.targets[idx[end]].ip)
-			}
-		}
-		if len(ips) > 0 {
-			return &answer{ips: ips}
-		}
-		start = end
-	}
-	a := &answer{failOpen: true}
-	best := p.targets[idx[0]].priority
-	for _, i := range idx {
-		if p.targets[i].priority == best {
-			a.ips = append(a.ips, p.targets[i].ip)
-		}
-	}
-	return a
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +38,8 @@ const (
 	maxWeight   = 65535
 )
 
-const poolProperties = "target, check, require, interval, fast_interval, timeout, rise, fall, watch or ttl"
+const poolProperties = "target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, " +
+	"policy, max_answers, min_healthy, all_down or startup"
 
 func setup(c *caddy.Controller) error {
 	f, err := parse(c)
@@ -218,6 +220,29 @@ func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*poo
 			var ttl int
 			ttl, err = intArg(c, 0, maxTTL)
 			p.ttl = uint32(ttl)
+		case "degraded_ttl":
+			var ttl int
+			ttl, err = intArg(c, 1, maxTTL)
+			p.degradedTTL = uint32(ttl)
+		case "policy":
+			args := c.RemainingArgs()
+			pol, ok := policyNames[strings.Join(args, " ")]
+			if len(args) != 1 || !ok {
+				return nil, c.Err("policy takes one of priority, first, weighted, round_robin, random or hash: write e.g. 'policy weighted'")
+			}
+			p.policy = pol
+		case "max_answers":
+			p.maxAnswers, err = intArg(c, 1, maxPick)
+		case "min_healthy":
+			err = parseMinHealthy(c, p)
+		case "all_down":
+			err = parseAllDown(c, p)
+		case "startup":
+			args := c.RemainingArgs()
+			if len(args) != 1 || (args[0] != "up" && args[0] != "down") {
+				return nil, c.Err("startup takes up or down: how targets count until their first probe round, e.g. 'startup down'")
+			}
+			p.startDown = args[0] == "down"
 		default:
 			return nil, c.Errf("unknown property '%s' in pool: write one of %s", prop, poolProperties)
 		}
@@ -330,6 +355,61 @@ func parseTarget(c *caddy.Controller) (target, error) {
 		*dst = n
 	}
 	return t, nil
+}
+
+// parseMinHealthy reads 'min_healthy N' or 'min_healthy N%'.
+func parseMinHealthy(c *caddy.Controller, p *pool) error {
+	args := c.RemainingArgs()
+	const usage = "min_healthy takes a count or a percentage of a tier's targets: write e.g. 'min_healthy 2' or 'min_healthy 50%'"
+	if len(args) != 1 {
+		return c.Err(usage)
+	}
+	if pct, isPct := strings.CutSuffix(args[0], "%"); isPct {
+		n, err := strconv.Atoi(pct)
+		if err != nil || n < 1 || n > 100 {
+			return c.Errf("min_healthy '%s' is not a percentage from 1%% to 100%%", args[0])
+		}
+		p.minPercent = n
+		return nil
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 1 || n > 1000 {
+		return c.Errf("%s (got '%s')", usage, args[0])
+	}
+	p.minHealthy = n
+	return nil
+}
+
+// parseAllDown reads 'all_down best_tier|all|servfail|nodata|fallback ADDRESS...'.
+func parseAllDown(c *caddy.Controller, p *pool) error {
+	const usage = "all_down takes best_tier, all, servfail, nodata or 'fallback ADDRESS...'"
+	args := c.RemainingArgs()
+	if len(args) == 0 {
+		return c.Err(usage)
+	}
+	mode := slices.Index(allDownNames, args[0])
+	if mode < 0 {
+		return c.Errf("%s, not '%s'", usage, args[0])
+	}
+	p.allDown = allDownPolicy(mode)
+	if p.allDown != allDownFallback {
+		if len(args) > 1 {
+			return c.Errf("all_down %s takes no addresses: only 'all_down fallback ADDRESS...' does", args[0])
+		}
+		return nil
+	}
+	if len(args) == 1 {
+		return c.Err("all_down fallback needs addresses: write e.g. 'all_down fallback 192.0.2.99 2001:db8::99'")
+	}
+	for _, a := range args[1:] {
+		addr, err := netip.ParseAddr(a)
+		if err != nil || addr.Zone() != "" || addr.Is4In6() {
+			return c.Errf("all_down fallback address '%s' is not an IPv4 or IPv6 address", a)
+		}
+		t := target{addr: addr}
+		p.fallback[t.family()] = append(p.fallback[t.family()], net.IP(addr.AsSlice()))
+	}
+	return nil
 }
 
 // parseProbeAddr reads the address (and optional port) that a target's
