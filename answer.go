@@ -184,8 +184,14 @@ func clientSubnet(r *dns.Msg, remote net.Addr) ([]byte, *dns.EDNS0_SUBNET) {
 		for _, o := range opt.Option {
 			if ecs, ok := o.(*dns.EDNS0_SUBNET); ok {
 				bits := int(ecs.SourceNetmask)
-				ip := ecs.Address.Mask(net.CIDRMask(bits, 8*len(ecs.Address)))
-				return append(ip, byte(bits)), ecs
+				addr, size := ecs.Address.To16(), 128
+				if ecs.Family == 1 {
+					addr, size = ecs.Address.To4(), 32
+				}
+				if addr == nil || bits > size {
+					break
+				}
+				return append(addr.Mask(net.CIDRMask(bits, size)), byte(bits)), ecs
 			}
 		}
 	}
@@ -257,12 +263,14 @@ func (p *pool) choose(fam int, idx []int) *answer {
 	return p.answerOf(best, resultFailOpen)
 }
 
-// needed is how many UP targets a tier of size n needs to be chosen.
+// needed is how many UP targets a tier of size n needs to be chosen: the
+// min_healthy count (at most the tier's size, so a small backup tier can
+// qualify) or percentage, and at least one.
 func (p *pool) needed(n int) int {
 	if p.minPercent > 0 {
 		return max(1, (n*p.minPercent+99)/100)
 	}
-	return max(1, p.minHealthy)
+	return max(1, min(p.minHealthy, n))
 }
 
 // answerOf makes an answer of targets, kept in configuration order.

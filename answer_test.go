@@ -132,7 +132,7 @@ func TestMinHealthyNeeded(t *testing.T) {
 	for _, tc := range []struct {
 		count, pct, tier, want int
 	}{
-		{0, 0, 4, 1}, {2, 0, 4, 2}, {0, 50, 4, 2}, {0, 50, 3, 2}, {0, 100, 3, 3}, {0, 1, 10, 1},
+		{0, 0, 4, 1}, {2, 0, 4, 2}, {2, 0, 1, 1}, {0, 50, 4, 2}, {0, 50, 3, 2}, {0, 100, 3, 3}, {0, 1, 10, 1},
 	} {
 		p := &pool{minHealthy: tc.count, minPercent: tc.pct}
 		if got := p.needed(tc.tier); got != tc.want {

@@ -347,6 +347,48 @@ func TestParseErrors(t *testing.T) {
 				target 192.0.2.1
 			}
 		}`, "Testfile:2 - Error during parsing: pool www.example.org. has no check: add a line like 'check http://www.example.org/health'"},
+		{"unknown policy", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				policy fastest
+			}
+		}`, "Testfile:5 - Error during parsing: policy takes one of priority, first, weighted, round_robin, random or hash"},
+		{"bad min_healthy", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				min_healthy 150%
+			}
+		}`, "Testfile:5 - Error during parsing: min_healthy '150%' is not a percentage from 1% to 100%"},
+		{"all_down fallback without addresses", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				all_down fallback
+			}
+		}`, "Testfile:5 - Error during parsing: all_down fallback needs addresses"},
+		{"all_down unknown", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				all_down refuse
+			}
+		}`, "Testfile:5 - Error during parsing: all_down takes best_tier, all, servfail, nodata or 'fallback ADDRESS...', not 'refuse'"},
+		{"max_answers too big", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				max_answers 99
+			}
+		}`, "Testfile:5 - Error during parsing: max_answers '99' is not a whole number from 1 to 16"},
+		{"startup maybe", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				startup maybe
+			}
+		}`, "Testfile:5 - Error during parsing: startup takes up or down"},
 		{"used twice", `failover example.org {` + pool + `
 		}
 		failover example.org {` + pool + `

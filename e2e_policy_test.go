@@ -1,0 +1,215 @@
+package failover_test
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// TestAllDownPolicies: with every target down, each all_down policy answers as configured.
+func TestAllDownPolicies(t *testing.T) {
+	bs, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2")
+	pool := func(name, policy string) string {
+		return fmt.Sprintf(`
+		pool %s {
+			target 127.0.0.1
+			target 127.0.0.2 priority 2
+			target ::1
+			check tcp://%s:%s
+			interval 300ms
+			timeout 200ms
+			fall 1
+			all_down %s
+		}`, name, name, port, policy)
+	}
+	s := startCoreDNS(t, `example.org:0 {
+	failover {`+pool("best.example.org", "best_tier")+pool("all.example.org", "all")+pool("fail.example.org", "servfail")+
+		pool("empty.example.org", "nodata")+pool("fallback.example.org", "fallback 192.0.2.99 2001:db8::99")+`
+	}
+}`)
+	for _, name := range []string{"best", "all", "fail", "empty", "fallback"} {
+		waitAllUp(t, name+".example.org.", "127.0.0.1", "127.0.0.2")
+	}
+	for _, b := range bs {
+		b.stop()
+	}
+	for _, name := range []string{"best", "all", "fail", "empty", "fallback"} {
+		for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
+			waitFor(t, detectLimit, name+" "+ip+" down", func() bool {
+				return metricValue(t, "coredns_failover_target_up", map[string]string{"pool": name + ".example.org.", "target": ip}) == 0
+			})
+		}
+	}
+	s.waitAnswer(t, "best.example.org.", dns.TypeA, time.Second, "127.0.0.1")
+	s.waitAnswer(t, "all.example.org.", dns.TypeA, time.Second, "127.0.0.1", "127.0.0.2")
+	s.waitAnswer(t, "fallback.example.org.", dns.TypeA, time.Second, "192.0.2.99")
+	s.waitAnswer(t, "fallback.example.org.", dns.TypeAAAA, time.Second, "2001:db8::99") // ::1 has no backend
+	for _, proto := range []string{"udp", "tcp"} {
+		r, err := s.query(proto, "fail.example.org.", dns.TypeA)
+		if err != nil || r.Rcode != dns.RcodeServerFailure {
+			t.Errorf("all_down servfail over %s: got %v (%v), want SERVFAIL", proto, r, err)
+		}
+		r, err = s.query(proto, "empty.example.org.", dns.TypeA)
+		if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) != 1 {
+			t.Errorf("all_down nodata over %s: got %v (%v), want NOERROR, no answer, a SOA", proto, r, err)
+		}
+	}
+	for _, tc := range []struct{ pool, result string }{
+		{"fail.example.org.", "servfail"}, {"empty.example.org.", "nodata"}, {"best.example.org.", "fail_open"},
+	} {
+		if got := metricValue(t, "coredns_failover_answers_total", map[string]string{"pool": tc.pool, "result": tc.result}); got < 1 {
+			t.Errorf("answers_total{pool=%s,result=%s} = %v, want >= 1", tc.pool, tc.result, got)
+		}
+		if got := metricValue(t, "coredns_failover_all_down_total", map[string]string{"pool": tc.pool, "type": "A"}); got != 1 {
+			t.Errorf("all_down_total{pool=%s} = %v, want 1", tc.pool, got)
+		}
+	}
+}
+
+// TestMinHealthyMovesEarly: with min_healthy 2, traffic leaves a tier of
+// three when two of them are down, while one primary target is still up.
+func TestMinHealthyMovesEarly(t *testing.T) {
+	bs, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
+	s := startCoreDNS(t, `example.org:0 {
+	failover {
+		pool www.example.org {
+			target 127.0.0.1
+			target 127.0.0.2
+			target 127.0.0.3
+			target 127.0.0.4 priority 2
+			check tcp://www.example.org:`+port+`
+			interval 300ms
+			timeout 200ms
+			fall 1
+			min_healthy 2
+		}
+	}
+}`)
+	waitAllUp(t, "www.example.org.", "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
+	s.waitAnswer(t, "www.example.org.", dns.TypeA, time.Second, "127.0.0.1", "127.0.0.2", "127.0.0.3")
+	bs[0].stop()
+	s.waitAnswer(t, "www.example.org.", dns.TypeA, detectLimit, "127.0.0.2", "127.0.0.3")
+	bs[1].stop()
+	d := s.waitAnswer(t, "www.example.org.", dns.TypeA, detectLimit, "127.0.0.4")
+	t.Logf("One of three primaries left (below min_healthy 2): traffic moved to the backup tier in %s", d.Round(time.Millisecond))
+	bs[3].stop()
+	// With the backup tier empty, the primary tier's last survivor is better than nothing.
+	s.waitAnswer(t, "www.example.org.", dns.TypeA, detectLimit, "127.0.0.3")
+}
+
+// TestDegradedTTL: the answer's TTL drops while any target is down.
+func TestDegradedTTL(t *testing.T) {
+	bs, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2")
+	s := startCoreDNS(t, `example.org:0 {
+	failover {
+		pool www.example.org {
+			target 127.0.0.1
+			target 127.0.0.2
+			check tcp://www.example.org:`+port+`
+			interval 300ms
+			timeout 200ms
+			fall 1
+			ttl 60
+			degraded_ttl 5
+		}
+	}
+}`)
+	ttl := func() uint32 {
+		r, err := s.query("udp", "www.example.org.", dns.TypeA)
+		if err != nil || len(r.Answer) == 0 {
+			return 0
+		}
+		return r.Answer[0].Header().Ttl
+	}
+	waitAllUp(t, "www.example.org.", "127.0.0.1", "127.0.0.2")
+	if got := ttl(); got != 60 {
+		t.Fatalf("Healthy pool TTL %d, want 60", got)
+	}
+	bs[1].stop()
+	waitFor(t, detectLimit, "degraded TTL", func() bool { return ttl() == 5 })
+	bs[1].start()
+	waitFor(t, recoverLimit, "normal TTL again", func() bool { return ttl() == 60 })
+}
+
+// TestStartupDown: with 'startup down', a target is not answered before its
+// first probe passes, so a dead primary is never handed out at start-up.
+func TestStartupDown(t *testing.T) {
+	_, port := startBackends(t, nil, "127.0.0.2")
+	s := startCoreDNS(t, `example.org:0 {
+	failover {
+		pool www.example.org {
+			target 127.0.0.1
+			target 127.0.0.2 priority 2
+			check tcp://www.example.org:`+port+`
+			interval 2s
+			startup down
+			all_down nodata
+		}
+	}
+}`)
+	// Before any verdict every target counts as down: NODATA, never the dead primary.
+	r, err := s.query("udp", "www.example.org.", dns.TypeA)
+	if err != nil || len(r.Answer) != 0 {
+		t.Fatalf("Before the first probes: got %v (%v), want no address", r, err)
+	}
+	s.waitAnswer(t, "www.example.org.", dns.TypeA, recoverLimit, "127.0.0.2")
+}
+
+// TestHashPolicyECS: the hash policy keeps each client subnet (from the EDNS
+// Client Subnet option) on one target and echoes the option with its scope.
+func TestHashPolicyECS(t *testing.T) {
+	_, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
+	s := startCoreDNS(t, `example.org:0 {
+	failover {
+		pool www.example.org {
+			target 127.0.0.1
+			target 127.0.0.2
+			target 127.0.0.3
+			target 127.0.0.4
+			check tcp://www.example.org:`+port+`
+			policy hash
+		}
+	}
+}`)
+	ask := func(subnet string) (string, *dns.EDNS0_SUBNET) {
+		m := new(dns.Msg)
+		m.SetQuestion("www.example.org.", dns.TypeA)
+		opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		opt.SetUDPSize(1232)
+		opt.Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.ParseIP(subnet).To4()}}
+		m.Extra = []dns.RR{opt}
+		r, err := dns.Exchange(m, s.udp)
+		if err != nil || len(r.Answer) != 1 {
+			t.Fatalf("Query from %s: %v (%v), want one answer", subnet, r, err)
+		}
+		var echoed *dns.EDNS0_SUBNET
+		if o := r.IsEdns0(); o != nil {
+			for _, e := range o.Option {
+				if ecs, ok := e.(*dns.EDNS0_SUBNET); ok {
+					echoed = ecs
+				}
+			}
+		}
+		return r.Answer[0].(*dns.A).A.String(), echoed
+	}
+	seen := map[string]bool{}
+	for i := range 64 {
+		subnet := fmt.Sprintf("198.51.%d.0", i)
+		first, ecs := ask(subnet)
+		if ecs == nil || ecs.SourceScope != 24 {
+			t.Fatalf("Reply to %s: ECS option %v, want it echoed with scope 24", subnet, ecs)
+		}
+		for range 3 {
+			if again, _ := ask(subnet); again != first {
+				t.Fatalf("Subnet %s got %s, then %s", subnet, first, again)
+			}
+		}
+		seen[first] = true
+	}
+	if len(seen) != 4 {
+		t.Errorf("64 subnets were spread over %d targets, want all 4", len(seen))
+	}
+}
