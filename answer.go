@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -56,6 +57,7 @@ var answerResults = [...]string{"healthy", "fail_open", "servfail", "nodata"}
 // state changes and read lock-free on the query path; apart from the
 // round-robin counter it is never modified after it is published.
 type answer struct {
+	tier    []int    // target indexes behind ips (none for fallback addresses)
 	ips     []net.IP // candidates, in configuration order
 	weights []int    // of the candidates, for weighted and hash
 	ttl     uint32
@@ -214,19 +216,46 @@ func clientSubnet(r *dns.Msg, remote net.Addr) ([]byte, *dns.EDNS0_SUBNET) {
 // choose builds a family's answer from the current states: the UP targets
 // of the best priority tier that has enough of them (min_healthy, at least
 // one); failing that, the best tier with any UP target; failing that, the
-// all_down policy.
+// all_down policy. Drained targets take no part. A tier better than the
+// one being answered wins back only with targets UP for the failback
+// hold-down (or, with manual failback, forced up by an operator).
 func (p *pool) choose(fam int, idx []int) *answer {
-	var fallbackTier []int
+	var fallbackTier, heldBack []int
+	now := time.Now()
+	var holdUntil time.Time
 	for start := 0; start < len(idx); {
 		prio := p.targets[idx[start]].priority
 		end := start
 		var up []int
+		size := 0
 		for ; end < len(idx) && p.targets[idx[end]].priority == prio; end++ {
-			if p.up(idx[end]) {
-				up = append(up, idx[end])
+			i := idx[end]
+			if p.forced[i] == overrideDrain {
+				continue
 			}
+			size++
+			if !p.up(i) {
+				continue
+			}
+			if p.current[fam] >= 0 && prio < p.current[fam] && p.forced[i] != overrideUp {
+				held := p.manual
+				if ready := p.since[i].Add(p.failback); !p.manual && ready.After(now) {
+					held = true
+					if holdUntil.IsZero() || ready.Before(holdUntil) {
+						holdUntil = ready
+					}
+				}
+				if held {
+					if heldBack == nil || p.targets[heldBack[0]].priority == prio {
+						heldBack = append(heldBack, i)
+					}
+					continue
+				}
+			}
+			up = append(up, i)
 		}
-		if len(up) > 0 && len(up) >= p.needed(end-start) {
+		if len(up) > 0 && len(up) >= p.needed(size) {
+			p.holdUntil(holdUntil)
 			return p.answerOf(up, resultHealthy)
 		}
 		if len(up) > 0 && fallbackTier == nil {
@@ -234,17 +263,27 @@ func (p *pool) choose(fam int, idx []int) *answer {
 		}
 		start = end
 	}
+	p.holdUntil(holdUntil)
+	if fallbackTier == nil {
+		fallbackTier = heldBack // a held-back tier beats having nothing
+	}
 	if fallbackTier != nil {
 		return p.answerOf(fallbackTier, resultHealthy)
 	}
-	switch p.allDown {
-	case allDownAll:
-		return p.answerOf(idx, resultFailOpen)
-	case allDownServfail:
+	var live []int // every target but the drained ones
+	for _, i := range idx {
+		if p.forced[i] != overrideDrain {
+			live = append(live, i)
+		}
+	}
+	switch {
+	case p.allDown == allDownServfail:
 		return &answer{result: resultServfail}
-	case allDownNodata:
+	case p.allDown == allDownNodata, len(live) == 0:
 		return &answer{result: resultNodata}
-	case allDownFallback:
+	case p.allDown == allDownAll:
+		return p.answerOf(live, resultFailOpen)
+	case p.allDown == allDownFallback:
 		if len(p.fallback[fam]) == 0 {
 			return &answer{result: resultNodata}
 		}
@@ -255,12 +294,32 @@ func (p *pool) choose(fam int, idx []int) *answer {
 		return a
 	}
 	var best []int
-	for _, i := range idx {
-		if p.targets[i].priority == p.targets[idx[0]].priority {
+	for _, i := range live {
+		if p.targets[i].priority == p.targets[live[0]].priority {
 			best = append(best, i)
 		}
 	}
 	return p.answerOf(best, resultFailOpen)
+}
+
+// holdUntil arranges a republish when a failback hold-down ends. Called
+// with p.mu held.
+func (p *pool) holdUntil(t time.Time) {
+	if t.IsZero() || p.stopped || (!p.holdAt.IsZero() && p.holdAt.Before(t)) {
+		return
+	}
+	if p.holdTimer != nil {
+		p.holdTimer.Stop()
+	}
+	p.holdAt = t
+	p.holdTimer = time.AfterFunc(time.Until(t)+time.Millisecond, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.holdAt = time.Time{}
+		if !p.stopped {
+			p.publish()
+		}
+	})
 }
 
 // needed is how many UP targets a tier of size n needs to be chosen: the
@@ -282,6 +341,7 @@ func (p *pool) answerOf(targets []int, result int) *answer {
 			order[j], order[j-1] = order[j-1], order[j]
 		}
 	}
+	a.tier = order
 	for _, i := range order {
 		a.ips = append(a.ips, p.targets[i].ip)
 		a.weights = append(a.weights, p.targets[i].weight)

@@ -34,6 +34,8 @@ type Failover struct {
 	negTTL   uint32 // TTL and minimum of synthesized SOA records
 	serial   uint32
 
+	overrides *overridesFile // nil without an overrides file
+
 	started bool
 }
 
@@ -204,8 +206,22 @@ func (f *Failover) OnStartup() error {
 	for _, p := range f.pools {
 		p.start()
 	}
+	if o := f.overrides; o != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		o.cancel = cancel
+		o.wg.Go(func() { o.watch(ctx, f.applyOverrides) })
+	}
 	f.started = true
 	return nil
+}
+
+// applyOverrides hands a newly read overrides file to every pool.
+func (f *Failover) applyOverrides() {
+	for _, p := range f.pools {
+		p.mu.Lock()
+		p.applyOverrides()
+		p.mu.Unlock()
+	}
 }
 
 // OnShutdown stops probing; it returns once every probe goroutine that no
@@ -213,6 +229,10 @@ func (f *Failover) OnStartup() error {
 func (f *Failover) OnShutdown() error {
 	if !f.started {
 		return nil
+	}
+	if o := f.overrides; o != nil {
+		o.cancel()
+		o.wg.Wait()
 	}
 	for _, p := range f.pools {
 		p.stop()

@@ -48,6 +48,13 @@ var (
 		Help:      "Counter of A and AAAA answers served from pools, by result: healthy, or fail_open when every target of the family is down.",
 	}, []string{"server", "pool", "type", "result"})
 
+	targetOverride = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "failover",
+		Name:      "target_override",
+		Help:      "Gauge of operator overrides in force, by target and action (up, down or drain): 1 while one applies.",
+	}, []string{"pool", "target", "action"})
+
 	allDownTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "failover",
@@ -84,6 +91,7 @@ func releaseSeries(p *pool) {
 			labels := prometheus.Labels{"pool": p.name, "target": t.label}
 			targetUp.DeletePartialMatch(labels)
 			transitionsTotal.DeletePartialMatch(labels)
+			targetOverride.DeletePartialMatch(labels)
 		}
 	}
 	if release(seriesKey{pool: p.name}) {
@@ -94,6 +102,7 @@ func releaseSeries(p *pool) {
 		transitionsTotal.DeletePartialMatch(labels)
 		answersTotal.DeletePartialMatch(labels)
 		allDownTotal.DeletePartialMatch(labels)
+		targetOverride.DeletePartialMatch(labels)
 	}
 }
 

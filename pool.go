@@ -91,6 +91,9 @@ type pool struct {
 	fallback    [families][]net.IP // all_down fallback addresses
 	startDown   bool               // targets count as down until their first verdict
 	degradedTTL uint32             // TTL while any target is down; 0: ttl
+	failback    time.Duration      // a better tier must have been UP this long to win back
+	manual      bool               // never fail back on its own: only targets forced up win back
+	overrides   *atomic.Pointer[overrideSet]
 
 	monitors []*health.Monitor // while started
 	unsubs   []func()
@@ -99,10 +102,16 @@ type pool struct {
 	ready    atomic.Bool // every target has a first verdict
 	counters atomic.Pointer[answerCounters]
 
-	mu       sync.Mutex // guards the fields below; held by probe goroutines only
-	states   []health.State
-	verdicts int
-	failOpen [families]bool
+	mu        sync.Mutex // guards the fields below; held by probe goroutines only
+	states    []health.State
+	since     []time.Time // when each target entered its state
+	forced    []overrideAction
+	verdicts  int
+	failOpen  [families]bool
+	current   [families]int // priority of the tier answered; -1: none yet
+	holdTimer *time.Timer   // republishes when a hold-down ends
+	holdAt    time.Time     // when holdTimer fires
+	stopped   bool
 }
 
 // init prepares derived fields once the pool's configuration is complete.
@@ -117,6 +126,9 @@ func (p *pool) init() {
 		})
 	}
 	p.states = make([]health.State, len(p.targets))
+	p.since = make([]time.Time, len(p.targets))
+	p.forced = make([]overrideAction, len(p.targets))
+	p.current = [families]int{-1, -1}
 	p.publish()
 }
 
@@ -124,6 +136,9 @@ func (p *pool) init() {
 // other pool (and the previous configuration) that probes the same way.
 func (p *pool) start() {
 	acquireSeries(p)
+	p.mu.Lock()
+	p.applyOverrides()
+	p.mu.Unlock()
 	for i, t := range p.targets {
 		m := health.Acquire(health.Spec{
 			Addr:         t.probeAddr,
@@ -145,6 +160,12 @@ func (p *pool) start() {
 // stop unsubscribes and releases what start acquired; monitors nobody
 // else uses stop, and Release waits for their goroutines.
 func (p *pool) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	if p.holdTimer != nil {
+		p.holdTimer.Stop()
+	}
+	p.mu.Unlock()
 	for i, m := range p.monitors {
 		p.unsubs[i]()
 		m.Release()
@@ -195,7 +216,37 @@ func (p *pool) observe(i int, u health.Update) {
 		}
 	}
 	p.states[i] = s
+	p.since[i] = u.Since
 	p.publish()
+}
+
+// applyOverrides takes the operator overrides in force for each target,
+// logs and exports the changes, and republishes. Called with p.mu held.
+func (p *pool) applyOverrides() {
+	if p.overrides == nil {
+		return
+	}
+	set := p.overrides.Load()
+	changed := false
+	for i, t := range p.targets {
+		action, reason := set.lookup(p, t.label)
+		if action == p.forced[i] {
+			continue
+		}
+		changed = true
+		if old := p.forced[i]; old != overrideNone {
+			targetOverride.DeleteLabelValues(p.name, t.label, old.String())
+			log.Infof("Pool %s: target %s: override %s lifted", p.name, t.label, old)
+		}
+		if action != overrideNone {
+			targetOverride.WithLabelValues(p.name, t.label, action.String()).Set(1)
+			log.Infof("Pool %s: target %s: override %s (%s)", p.name, t.label, action, reason)
+		}
+		p.forced[i] = action
+	}
+	if changed {
+		p.publish()
+	}
 }
 
 // degraded reports whether any target is DOWN (or counts as down).
@@ -208,9 +259,16 @@ func (p *pool) degraded() bool {
 	return false
 }
 
-// up reports whether target i counts as up: UP, or no verdict yet unless the
-// pool starts its targets down.
+// up reports whether target i counts as up: forced up by an operator, or
+// UP (or without a verdict yet, unless the pool starts its targets down) and
+// neither forced down nor drained.
 func (p *pool) up(i int) bool {
+	switch p.forced[i] {
+	case overrideUp:
+		return true
+	case overrideDown, overrideDrain:
+		return false
+	}
 	switch p.states[i] {
 	case health.Up:
 		return true
@@ -238,6 +296,10 @@ func (p *pool) publish() {
 			log.Warningf("Pool %s: every %s target is down; all_down %s engages", p.name, familyType[fam], p.allDown)
 		}
 		p.failOpen[fam] = down
+		p.current[fam] = -1
+		if !down && len(a.tier) > 0 {
+			p.current[fam] = p.targets[a.tier[0]].priority
+		}
 		p.answers[fam].Store(a)
 	}
 }

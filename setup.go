@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,7 +40,7 @@ const (
 )
 
 const poolProperties = "target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, " +
-	"policy, max_answers, min_healthy, all_down or startup"
+	"policy, max_answers, min_healthy, all_down, startup or failback"
 
 func setup(c *caddy.Controller) error {
 	f, err := parse(c)
@@ -90,8 +91,12 @@ func parse(c *caddy.Controller) (*Failover, error) {
 					return nil, err
 				}
 				f.pools = append(f.pools, p)
+			case "overrides":
+				if err := parseOverridesProperty(c, f); err != nil {
+					return nil, err
+				}
 			default:
-				return nil, c.Errf("unknown property '%s': inside 'failover {' write 'pool NAME... {' blocks", c.Val())
+				return nil, c.Errf("unknown property '%s': inside 'failover {' write 'pool NAME... {' blocks or 'overrides FILE'", c.Val())
 			}
 		}
 		if len(f.pools) == 0 {
@@ -103,6 +108,9 @@ func parse(c *caddy.Controller) (*Failover, error) {
 		f.negTTL = min(f.negTTL, entry.pool.ttl)
 	}
 	for _, p := range f.pools {
+		if f.overrides != nil {
+			p.overrides = &f.overrides.current
+		}
 		p.init()
 	}
 	return f, nil
@@ -237,6 +245,20 @@ func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*poo
 			err = parseMinHealthy(c, p)
 		case "all_down":
 			err = parseAllDown(c, p)
+		case "failback":
+			args := c.RemainingArgs()
+			if len(args) == 1 && args[0] == "manual" {
+				p.manual = true
+				break
+			}
+			var d time.Duration
+			if len(args) == 1 {
+				d, err = time.ParseDuration(args[0])
+			}
+			if len(args) != 1 || err != nil || d < 0 {
+				return nil, c.Err("failback takes a duration or manual: write e.g. 'failback 5m' or 'failback manual'")
+			}
+			p.failback = d
 		case "startup":
 			args := c.RemainingArgs()
 			if len(args) != 1 || (args[0] != "up" && args[0] != "down") {
@@ -355,6 +377,36 @@ func parseTarget(c *caddy.Controller) (target, error) {
 		*dst = n
 	}
 	return t, nil
+}
+
+// parseOverridesProperty reads 'overrides FILE [INTERVAL]' and the file.
+func parseOverridesProperty(c *caddy.Controller, f *Failover) error {
+	args := c.RemainingArgs()
+	if len(args) < 1 || len(args) > 2 || f.overrides != nil {
+		return c.Err("write one 'overrides FILE [INTERVAL]' line: the file of 'POOL TARGET up|down|drain [reason]' lines, checked every INTERVAL (default 1s)")
+	}
+	o := &overridesFile{file: args[0], interval: time.Second}
+	if root := dnsserver.GetConfig(c).Root; !filepath.IsAbs(o.file) && root != "" {
+		o.file = filepath.Join(root, o.file)
+	}
+	if len(args) == 2 {
+		d, err := time.ParseDuration(args[1])
+		if err != nil || d < minInterval {
+			return c.Errf("overrides interval '%s' is not a duration of at least %s", args[1], minInterval)
+		}
+		o.interval = d
+	}
+	data, err := readOverrides(o.file)
+	if err != nil {
+		return c.Errf("overrides file: %v", err)
+	}
+	set, err := parseOverrides(o.file, data)
+	if err != nil {
+		return c.Errf("overrides file is malformed: %v", err)
+	}
+	o.current.Store(set)
+	f.overrides = o
+	return nil
 }
 
 // parseMinHealthy reads 'min_healthy N' or 'min_healthy N%'.

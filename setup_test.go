@@ -138,7 +138,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"unknown plugin property", `failover example.org {
 			pools www.example.org
-		}`, "Testfile:2 - Error during parsing: unknown property 'pools': inside 'failover {' write 'pool NAME... {' blocks"},
+		}`, "Testfile:2 - Error during parsing: unknown property 'pools': inside 'failover {' write 'pool NAME... {' blocks or 'overrides FILE'"},
 		{"no pool", `failover example.org {
 		}`, "Testfile:1 - Error during parsing: failover has no pool: add 'pool NAME {'"},
 		{"unknown pool property", `failover example.org {
@@ -147,7 +147,7 @@ func TestParseErrors(t *testing.T) {
 				check tcp://www.example.org:80
 				intervall 5s
 			}
-		}`, "Testfile:5 - Error during parsing: unknown property 'intervall' in pool: write one of target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, policy, max_answers, min_healthy, all_down or startup"},
+		}`, "Testfile:5 - Error during parsing: unknown property 'intervall' in pool: write one of target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, policy, max_answers, min_healthy, all_down, startup or failback"},
 		{"bad address", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.300
@@ -404,5 +404,49 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("Expected error containing\n  %q\ngot\n  %q", tc.want, err.Error())
 			}
 		})
+	}
+}
+
+func TestParseOverridesFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "overrides")
+	os.WriteFile(file, []byte("# maintenance\nwww.example.org 192.0.2.1 drain\nwww.example.org 192.0.2.2 maybe\n"), 0o600)
+	c := caddy.NewTestController("dns", `failover example.org {
+		overrides `+file+`
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+		}
+	}`)
+	_, err := parse(c)
+	want := "Testfile:2 - Error during parsing: overrides file is malformed: " + file + ":3: action 'maybe' is not up, down or drain"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Expected %q, got %v", want, err)
+	}
+	c = caddy.NewTestController("dns", `failover example.org {
+		overrides missing.txt
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			failback 10m
+		}
+	}`)
+	dnsserver.GetConfig(c).Root = dir
+	f, err := parse(c)
+	if err != nil {
+		t.Fatalf("A missing overrides file means no overrides, got %v", err)
+	}
+	if f.overrides.file != filepath.Join(dir, "missing.txt") || f.pools[0].failback != 10*time.Minute {
+		t.Errorf("overrides file %q, failback %s", f.overrides.file, f.pools[0].failback)
+	}
+	c = caddy.NewTestController("dns", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			failback soon
+		}
+	}`)
+	if _, err := parse(c); err == nil || !strings.Contains(err.Error(), "Testfile:5 - Error during parsing: failback takes a duration or manual") {
+		t.Fatalf("Expected a failback error, got %v", err)
 	}
 }

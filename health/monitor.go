@@ -56,6 +56,7 @@ func (s Spec) key() string {
 type Update struct {
 	Result  Result
 	State   State
+	Since   time.Time // when the target entered State
 	Changed bool
 	// Replay marks the current state handed to a new subscriber: no new probe ran.
 	Replay bool
@@ -75,6 +76,7 @@ type Monitor struct {
 	mu      sync.Mutex // guards below; held while subscribers are called
 	tracker *Tracker
 	last    Result
+	since   time.Time
 	subs    map[uint64]func(Update)
 	nextID  uint64
 }
@@ -145,7 +147,7 @@ func (m *Monitor) Subscribe(fn func(Update)) (unsubscribe func()) {
 	m.nextID++
 	m.subs[id] = fn
 	if s := m.tracker.State(); s != Unknown {
-		fn(Update{Result: m.last, State: s, Changed: true, Replay: true})
+		fn(Update{Result: m.last, State: s, Since: m.since, Changed: true, Replay: true})
 	}
 	return func() {
 		m.mu.Lock()
@@ -184,8 +186,11 @@ func (m *Monitor) run(ctx context.Context) {
 		m.mu.Lock()
 		s, changed := m.tracker.Observe(r.OK)
 		m.last = r
+		if changed {
+			m.since = time.Now()
+		}
 		for _, fn := range m.subs {
-			fn(Update{Result: r, State: s, Changed: changed})
+			fn(Update{Result: r, State: s, Since: m.since, Changed: changed})
 		}
 		next := jitter(m.spec.Interval)
 		if m.tracker.Pending() {
