@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -184,11 +184,11 @@ func TestAllDownFailsOpen(t *testing.T) {
 func TestHTTPSVerification(t *testing.T) {
 	ca := testpki.NewCA(t)
 	caFile, trusted, untrusted := ca.File, ca.Server(t, "www.example.org"), testpki.NewCA(t).Server(t, "www.example.org")
-	var sni atomic.Value
+	var sni sync.Map // every server name the backends were asked for
 	lns, port := listenSamePort(t, "127.0.0.1", "127.0.0.2")
 	for i, cert := range []tls.Certificate{untrusted, trusted} {
 		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
-			sni.Store(h.ServerName)
+			sni.Store(h.ServerName, true)
 			return nil, nil
 		}}
 		srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), ReadHeaderTimeout: time.Second}
@@ -217,8 +217,8 @@ func TestHTTPSVerification(t *testing.T) {
 	}
 }`)
 	s.waitAnswer(t, "www.example.org.", dns.TypeA, recoverLimit, "127.0.0.2")
-	if got := sni.Load(); got != "www.example.org" {
-		t.Errorf("SNI seen by the backend: %v, want www.example.org", got)
+	if _, ok := sni.Load("www.example.org"); !ok {
+		t.Errorf("The backends never saw SNI www.example.org")
 	}
 	for _, tc := range []struct {
 		pool, target string
