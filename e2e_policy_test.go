@@ -213,3 +213,47 @@ func TestHashPolicyECS(t *testing.T) {
 		t.Errorf("64 subnets were spread over %d targets, want all 4", len(seen))
 	}
 }
+
+// TestAdaptiveTTL: the TTL never exceeds the time until the answer could
+// next change (next probe + (fall-1) x fast_interval), within its bounds.
+func TestAdaptiveTTL(t *testing.T) {
+	_, port := startBackends(t, nil, "127.0.0.1")
+	s := startCoreDNS(t, `example.org:0 {
+	failover {
+		pool slow.example.org {
+			target 127.0.0.1
+			check tcp://slow.example.org:`+port+`
+			interval 10s
+			fast_interval 1s
+			fall 3
+			ttl 300
+			adaptive_ttl 1 60
+		}
+		pool fast.example.org {
+			target 127.0.0.1
+			check tcp://fast.example.org:`+port+`
+			interval 300ms
+			ttl 300
+			adaptive_ttl 5 60
+		}
+	}
+}`)
+	ttl := func(name string) uint32 {
+		r, err := s.query("udp", name, dns.TypeA)
+		if err != nil || len(r.Answer) == 0 {
+			t.Fatalf("%s: %v (%v)", name, r, err)
+		}
+		return r.Answer[0].Header().Ttl
+	}
+	waitAllUp(t, "slow.example.org.", "127.0.0.1")
+	// Right after a round, the next is about 10s away: TTL about 10 + 2.
+	for range 5 {
+		if got := ttl("slow.example.org."); got < 1 || got > 12 {
+			t.Errorf("slow pool TTL %d, want at most next probe (<= 10.5s) + 2 x 1s", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := ttl("fast.example.org."); got != 5 {
+		t.Errorf("fast pool TTL %d, want the adaptive minimum 5", got)
+	}
+}

@@ -6,6 +6,7 @@ package failover
 import (
 	"context"
 	"net"
+	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
@@ -95,7 +96,11 @@ func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
-	m.Answer = records(a.pick(p.policy, p.maxAnswers, client, &buf), state.QName(), qtype, a.ttl)
+	ttl := a.ttl
+	if p.adaptiveMax > 0 {
+		ttl = min(ttl, p.adaptiveTTL(time.Now()))
+	}
+	m.Answer = records(a.pick(p.policy, p.maxAnswers, client, &buf), state.QName(), qtype, ttl)
 	if ecs != nil {
 		// The answer depends on the client's subnet: say so, so that resolvers
 		// cache it for that subnet only (RFC 7871 scope).

@@ -91,8 +91,10 @@ type pool struct {
 	fallback    [families][]net.IP // all_down fallback addresses
 	startDown   bool               // targets count as down until their first verdict
 	degradedTTL uint32             // TTL while any target is down; 0: ttl
-	failback    time.Duration      // a better tier must have been UP this long to win back
-	manual      bool               // never fail back on its own: only targets forced up win back
+	adaptiveMin uint32             // adaptive TTL bounds; adaptiveMax 0: off
+	adaptiveMax uint32
+	failback    time.Duration // a better tier must have been UP this long to win back
+	manual      bool          // never fail back on its own: only targets forced up win back
 	overrides   *atomic.Pointer[overrideSet]
 
 	monitors []*health.Monitor // while started
@@ -170,7 +172,7 @@ func (p *pool) stop() {
 		p.unsubs[i]()
 		m.Release()
 	}
-	p.monitors, p.unsubs = nil, nil
+	p.unsubs = nil // monitors stays: queries may still read it for the adaptive TTL
 	for _, c := range p.checks {
 		c.Close()
 	}
@@ -247,6 +249,20 @@ func (p *pool) applyOverrides() {
 	if changed {
 		p.publish()
 	}
+}
+
+// adaptiveTTL is the time until the answer could next change, in seconds,
+// clamped to the adaptive bounds: the earliest next scheduled probe of the
+// pool's targets plus the fast re-probes that confirm a change. (A crash
+// seen by the connection watch can change it sooner.)
+func (p *pool) adaptiveTTL(now time.Time) uint32 {
+	until := time.Duration(p.adaptiveMax) * time.Second
+	for _, m := range p.monitors {
+		until = min(until, m.NextProbe().Sub(now))
+	}
+	until += time.Duration(p.fall-1) * p.fast
+	ttl := uint32(max(until, 0) / time.Second)
+	return min(max(ttl, p.adaptiveMin), p.adaptiveMax)
 }
 
 // degraded reports whether any target is DOWN (or counts as down).

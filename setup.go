@@ -40,7 +40,7 @@ const (
 )
 
 const poolProperties = "target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, " +
-	"policy, max_answers, min_healthy, all_down, startup or failback"
+	"policy, max_answers, min_healthy, all_down, startup, failback or adaptive_ttl"
 
 func setup(c *caddy.Controller) error {
 	f, err := parse(c)
@@ -245,6 +245,14 @@ func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*poo
 			err = parseMinHealthy(c, p)
 		case "all_down":
 			err = parseAllDown(c, p)
+		case "adaptive_ttl":
+			args := c.RemainingArgs()
+			lo, err1 := strconv.Atoi(strings.Join(args[:min(1, len(args))], ""))
+			hi, err2 := strconv.Atoi(strings.Join(args[min(1, len(args)):], ""))
+			if len(args) != 2 || err1 != nil || err2 != nil || lo < 0 || hi < 1 || lo > hi || hi > maxTTL {
+				return nil, c.Errf("adaptive_ttl takes a minimum and a maximum in seconds, 0 <= MIN <= MAX <= %d: write e.g. 'adaptive_ttl 1 30'", maxTTL)
+			}
+			p.adaptiveMin, p.adaptiveMax = uint32(lo), uint32(hi)
 		case "failback":
 			args := c.RemainingArgs()
 			if len(args) == 1 && args[0] == "manual" {

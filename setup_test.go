@@ -147,7 +147,7 @@ func TestParseErrors(t *testing.T) {
 				check tcp://www.example.org:80
 				intervall 5s
 			}
-		}`, "Testfile:5 - Error during parsing: unknown property 'intervall' in pool: write one of target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, policy, max_answers, min_healthy, all_down, startup or failback"},
+		}`, "Testfile:5 - Error during parsing: unknown property 'intervall' in pool: write one of target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, policy, max_answers, min_healthy, all_down, startup, failback or adaptive_ttl"},
 		{"bad address", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.300

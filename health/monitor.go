@@ -71,7 +71,8 @@ type Monitor struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	watching atomic.Bool // a watch connection is open (for tests)
+	watching atomic.Bool  // a watch connection is open (for tests)
+	nextDue  atomic.Int64 // UnixNano of the next scheduled round
 
 	mu      sync.Mutex // guards below; held while subscribers are called
 	tracker *Tracker
@@ -130,6 +131,9 @@ func (m *Monitor) Release() {
 	}
 }
 
+// NextProbe returns when the next scheduled probe round is due.
+func (m *Monitor) NextProbe() time.Time { return time.Unix(0, m.nextDue.Load()) }
+
 // Running returns how many monitors run: one per distinct target spec.
 func Running() int {
 	registry.Lock()
@@ -168,6 +172,7 @@ func (m *Monitor) run(ctx context.Context) {
 	stop := context.AfterFunc(ctx, w.interrupt)
 	defer stop()
 	due := time.Now().Add(startDelay(m.spec.Interval))
+	m.nextDue.Store(due.UnixNano())
 	timer := time.NewTimer(time.Until(due))
 	defer timer.Stop()
 	for {
@@ -201,6 +206,7 @@ func (m *Monitor) run(ctx context.Context) {
 			m.arm(ctx, w)
 		}
 		due = start.Add(next)
+		m.nextDue.Store(due.UnixNano())
 	}
 }
 
