@@ -257,3 +257,68 @@ func TestAdaptiveTTL(t *testing.T) {
 		t.Errorf("fast pool TTL %d, want the adaptive minimum 5", got)
 	}
 }
+
+// TestRegionPreferenceECS: clients whose EDNS Client Subnet falls in a
+// region get that region's healthy targets; when the region has none they
+// fall through to the pool's priority answer.
+func TestRegionPreferenceECS(t *testing.T) {
+	bs, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2", "127.0.0.3")
+	s := startCoreDNS(t, `example.org:0 {
+	failover {
+		pool www.example.org {
+			region eu 198.51.100.0/24
+			region us 203.0.113.0/24
+			target 127.0.0.1 region eu
+			target 127.0.0.2 region us
+			target 127.0.0.3 priority 2
+			check tcp://www.example.org:`+port+`
+			interval 300ms
+			timeout 200ms
+			fall 1
+		}
+	}
+}`)
+	ask := func(subnet string) ([]string, *dns.EDNS0_SUBNET) {
+		m := new(dns.Msg)
+		m.SetQuestion("www.example.org.", dns.TypeA)
+		opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		opt.SetUDPSize(1232)
+		opt.Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.ParseIP(subnet).To4()}}
+		m.Extra = []dns.RR{opt}
+		r, err := dns.Exchange(m, s.udp)
+		if err != nil {
+			t.Fatalf("Query from %s: %v", subnet, err)
+		}
+		var echoed *dns.EDNS0_SUBNET
+		if o := r.IsEdns0(); o != nil {
+			for _, e := range o.Option {
+				if ecs, ok := e.(*dns.EDNS0_SUBNET); ok {
+					echoed = ecs
+				}
+			}
+		}
+		return addresses(r), echoed
+	}
+	waitAllUp(t, "www.example.org.", "127.0.0.1", "127.0.0.2", "127.0.0.3")
+	for _, tc := range []struct {
+		subnet string
+		want   string
+	}{
+		{"198.51.100.0", "[127.0.0.1]"},
+		{"203.0.113.0", "[127.0.0.2]"},
+		{"192.0.2.0", "[127.0.0.1 127.0.0.2]"}, // no region: priority across all
+	} {
+		got, ecs := ask(tc.subnet)
+		if fmt.Sprint(got) != tc.want {
+			t.Errorf("Client subnet %s: got %v, want %s", tc.subnet, got, tc.want)
+		}
+		if ecs == nil || ecs.SourceScope != 24 {
+			t.Errorf("Client subnet %s: ECS echoed as %v, want scope 24", tc.subnet, ecs)
+		}
+	}
+	bs[0].stop() // the eu region's only target
+	waitFor(t, detectLimit, "eu clients to fall through", func() bool {
+		got, _ := ask("198.51.100.0")
+		return fmt.Sprint(got) == "[127.0.0.2]"
+	})
+}

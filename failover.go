@@ -67,11 +67,22 @@ func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 
 	qtype := state.QType()
 	var a *answer
+	fam := v4
 	switch qtype {
 	case dns.TypeA:
 		a = entry.pool.answers[v4].Load()
 	case dns.TypeAAAA:
-		a = entry.pool.answers[v6].Load()
+		a, fam = entry.pool.answers[v6].Load(), v6
+	}
+	var ecs *dns.EDNS0_SUBNET
+	if a != nil && len(entry.pool.regions) > 0 {
+		reg, regionECS := entry.pool.clientRegion(ctx, r, w.RemoteAddr())
+		if ra := regionalAnswer(entry.pool, fam, reg); ra != nil {
+			a, ecs = ra, regionECS
+		}
+		if regionECS != nil {
+			ecs = regionECS // the answer depends on the subnet either way
+		}
 	}
 	if a == nil {
 		return f.noRecords(ctx, state, entry.zone)
@@ -88,7 +99,6 @@ func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	}
 
 	var client []byte
-	var ecs *dns.EDNS0_SUBNET
 	if p.policy == policyHash {
 		client, ecs = clientSubnet(r, w.RemoteAddr())
 	}
@@ -110,6 +120,13 @@ func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 
 	p.countAnswer(metrics.WithServer(ctx), qtype, a.result)
 	return dns.RcodeSuccess, nil
+}
+
+func regionalAnswer(p *pool, fam, reg int) *answer {
+	if reg < 0 {
+		return nil
+	}
+	return p.regional[fam][reg].Load()
 }
 
 // ecsReply is an OPT record echoing the query's client subnet option with

@@ -25,13 +25,15 @@ var familyType = [families]string{v4: "A", v6: "AAAA"}
 
 // target is one address a pool can answer with.
 type target struct {
-	addr      netip.Addr
-	ip        net.IP // addr in the form dns.A / dns.AAAA want
-	label     string // addr as a metric label and in logs
-	priority  int    // lower is preferred
-	weight    int    // kept for weighted policies
-	probeAddr netip.Addr
-	probePort uint16 // 0: each check's own port
+	addr       netip.Addr
+	ip         net.IP // addr in the form dns.A / dns.AAAA want
+	label      string // addr as a metric label and in logs
+	priority   int    // lower is preferred
+	weight     int    // kept for weighted policies
+	probeAddr  netip.Addr
+	probePort  uint16 // 0: each check's own port
+	region     int    // index into the pool's regions; -1: none
+	regionName string
 }
 
 func (t target) family() int {
@@ -96,12 +98,15 @@ type pool struct {
 	failback    time.Duration // a better tier must have been UP this long to win back
 	manual      bool          // never fail back on its own: only targets forced up win back
 	overrides   *atomic.Pointer[overrideSet]
+	regions     []*region
+	geoRegions  bool // some region matches geoip metadata
 
 	monitors []*health.Monitor // while started
 	unsubs   []func()
 
 	answers  [families]atomic.Pointer[answer]
-	ready    atomic.Bool // every target has a first verdict
+	regional [families][]atomic.Pointer[answer] // per region; nil: use answers
+	ready    atomic.Bool                        // every target has a first verdict
 	counters atomic.Pointer[answerCounters]
 
 	mu        sync.Mutex // guards the fields below; held by probe goroutines only
@@ -131,6 +136,9 @@ func (p *pool) init() {
 	p.since = make([]time.Time, len(p.targets))
 	p.forced = make([]overrideAction, len(p.targets))
 	p.current = [families]int{-1, -1}
+	for fam := range p.regional {
+		p.regional[fam] = make([]atomic.Pointer[answer], len(p.regions))
+	}
 	p.publish()
 }
 
@@ -317,5 +325,12 @@ func (p *pool) publish() {
 			p.current[fam] = p.targets[a.tier[0]].priority
 		}
 		p.answers[fam].Store(a)
+		for reg := range p.regions {
+			ra := p.chooseRegional(reg, idx)
+			if ra != nil {
+				ra.ttl = a.ttl
+			}
+			p.regional[fam][reg].Store(ra)
+		}
 	}
 }

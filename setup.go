@@ -40,7 +40,7 @@ const (
 )
 
 const poolProperties = "target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, " +
-	"policy, max_answers, min_healthy, all_down, startup, failback or adaptive_ttl"
+	"policy, max_answers, min_healthy, all_down, startup, failback, adaptive_ttl or region"
 
 func setup(c *caddy.Controller) error {
 	f, err := parse(c)
@@ -245,6 +245,18 @@ func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*poo
 			err = parseMinHealthy(c, p)
 		case "all_down":
 			err = parseAllDown(c, p)
+		case "region":
+			var reg *region
+			if reg, err = parseRegion(c.RemainingArgs()); err != nil {
+				return nil, c.Err(err.Error())
+			}
+			for _, r := range p.regions {
+				if r.name == reg.name {
+					return nil, c.Errf("region %s is declared twice in this pool: put all its matches on one line", reg.name)
+				}
+			}
+			p.regions = append(p.regions, reg)
+			p.geoRegions = p.geoRegions || len(reg.countries)+len(reg.continents) > 0
 		case "adaptive_ttl":
 			args := c.RemainingArgs()
 			lo, err1 := strconv.Atoi(strings.Join(args[:min(1, len(args))], ""))
@@ -283,6 +295,16 @@ func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*poo
 
 	if len(p.targets) == 0 {
 		return nil, errAt(c, line, "pool %s has no target: add 'target ADDRESS' lines, e.g. 'target 192.0.2.10'", p.names[0])
+	}
+	for i, t := range p.targets {
+		if t.regionName == "" {
+			continue
+		}
+		p.targets[i].region = slices.IndexFunc(p.regions, func(r *region) bool { return r.name == t.regionName })
+		if p.targets[i].region < 0 {
+			return nil, errAt(c, line, "target %s is in region '%s', which pool %s does not declare: add 'region %s NETWORK...'",
+				t.label, t.regionName, p.names[0], t.regionName)
+		}
 	}
 	if len(checks) == 0 {
 		return nil, errAt(c, line, "pool %s has no check: add a line like 'check http://%s/health' or 'check tcp://%s:443'",
@@ -345,7 +367,7 @@ func poolNameIn(arg string, zones []string) (name, zone string, err error) {
 }
 
 func parseTarget(c *caddy.Controller) (target, error) {
-	const usage = "write 'target ADDRESS [priority N] [weight N] [probe ADDRESS[:PORT]]'"
+	const usage = "write 'target ADDRESS [priority N] [weight N] [probe ADDRESS[:PORT]] [region NAME]'"
 	args := c.RemainingArgs()
 	if len(args) == 0 || len(args)%2 == 0 {
 		return target{}, c.Errf("target takes an address and optional 'priority N' and 'weight N': %s", usage)
@@ -361,7 +383,7 @@ func parseTarget(c *caddy.Controller) (target, error) {
 	case addr.IsUnspecified(), addr.IsMulticast():
 		return target{}, c.Errf("target '%s' cannot be a server address: write the address clients should connect to", args[0])
 	}
-	t := target{addr: addr, ip: net.IP(addr.AsSlice()), label: addr.String(), priority: defaultPriority, weight: defaultWeight, probeAddr: addr}
+	t := target{addr: addr, ip: net.IP(addr.AsSlice()), label: addr.String(), priority: defaultPriority, weight: defaultWeight, probeAddr: addr, region: -1}
 	for i := 1; i < len(args); i += 2 {
 		var dst *int
 		limit := 0
@@ -370,6 +392,9 @@ func parseTarget(c *caddy.Controller) (target, error) {
 			if err := parseProbeAddr(&t, args[i+1]); err != nil {
 				return target{}, c.Err(err.Error())
 			}
+			continue
+		case "region":
+			t.regionName = args[i+1]
 			continue
 		case "priority":
 			dst, limit = &t.priority, maxPriority

@@ -147,7 +147,7 @@ func TestParseErrors(t *testing.T) {
 				check tcp://www.example.org:80
 				intervall 5s
 			}
-		}`, "Testfile:5 - Error during parsing: unknown property 'intervall' in pool: write one of target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, policy, max_answers, min_healthy, all_down, startup, failback or adaptive_ttl"},
+		}`, "Testfile:5 - Error during parsing: unknown property 'intervall' in pool: write one of target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, policy, max_answers, min_healthy, all_down, startup, failback, adaptive_ttl or region"},
 		{"bad address", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.300
@@ -171,7 +171,7 @@ func TestParseErrors(t *testing.T) {
 				target 192.0.2.1 prio 2
 				check tcp://www.example.org:80
 			}
-		}`, "Testfile:3 - Error during parsing: unknown target option 'prio': write 'target ADDRESS [priority N] [weight N] [probe ADDRESS[:PORT]]'"},
+		}`, "Testfile:3 - Error during parsing: unknown target option 'prio': write 'target ADDRESS [priority N] [weight N] [probe ADDRESS[:PORT]] [region NAME]'"},
 		{"negative priority", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.1 priority -1

@@ -1,0 +1,53 @@
+package failover
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin/metadata"
+
+	"github.com/miekg/dns"
+)
+
+// TestClientRegionFromGeoIP: without a matching network, the geoip
+// plugin's metadata picks the region.
+func TestClientRegionFromGeoIP(t *testing.T) {
+	f, err := parse(caddy.NewTestController("dns", `failover example.org {
+		pool www.example.org {
+			region eu 198.51.100.0/24 continent:EU
+			region us country:US
+			target 192.0.2.1 region eu
+			target 192.0.2.2 region us
+			check tcp://www.example.org:80
+		}
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.pools[0]
+	r := new(dns.Msg)
+	r.SetQuestion("www.example.org.", dns.TypeA)
+	for _, tc := range []struct {
+		remote             string
+		country, continent string
+		want               int
+	}{
+		{"198.51.100.7", "", "", 0},     // by network
+		{"192.0.2.200", "US", "NA", 1},  // by country
+		{"192.0.2.200", "FR", "EU", 0},  // by continent
+		{"192.0.2.200", "JP", "AS", -1}, // nowhere
+		{"192.0.2.200", "", "", -1},     // no geoip metadata
+	} {
+		ctx := metadata.ContextWithMetadata(context.Background())
+		if tc.country != "" {
+			metadata.SetValueFunc(ctx, "geoip/country/code", func() string { return tc.country })
+			metadata.SetValueFunc(ctx, "geoip/continent/code", func() string { return tc.continent })
+		}
+		got, _ := p.clientRegion(ctx, r, &net.UDPAddr{IP: net.ParseIP(tc.remote), Port: 5353})
+		if got != tc.want {
+			t.Errorf("Client %s (%s/%s): region %d, want %d", tc.remote, tc.country, tc.continent, got, tc.want)
+		}
+	}
+}
