@@ -2,7 +2,6 @@ package failover_test
 
 import (
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -175,25 +174,11 @@ func TestHashPolicyECS(t *testing.T) {
 	}
 }`)
 	ask := func(subnet string) (string, *dns.EDNS0_SUBNET) {
-		m := new(dns.Msg)
-		m.SetQuestion("www.example.org.", dns.TypeA)
-		opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-		opt.SetUDPSize(1232)
-		opt.Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.ParseIP(subnet).To4()}}
-		m.Extra = []dns.RR{opt}
-		r, err := dns.Exchange(m, s.udp)
-		if err != nil || len(r.Answer) != 1 {
-			t.Fatalf("Query from %s: %v (%v), want one answer", subnet, r, err)
+		r, ecs := s.askECS(t, "www.example.org.", subnet)
+		if len(r.Answer) != 1 {
+			t.Fatalf("Query from %s: %v, want one answer", subnet, r)
 		}
-		var echoed *dns.EDNS0_SUBNET
-		if o := r.IsEdns0(); o != nil {
-			for _, e := range o.Option {
-				if ecs, ok := e.(*dns.EDNS0_SUBNET); ok {
-					echoed = ecs
-				}
-			}
-		}
-		return r.Answer[0].(*dns.A).A.String(), echoed
+		return r.Answer[0].(*dns.A).A.String(), ecs
 	}
 	seen := map[string]bool{}
 	for i := range 64 {
@@ -279,25 +264,8 @@ func TestRegionPreferenceECS(t *testing.T) {
 	}
 }`)
 	ask := func(subnet string) ([]string, *dns.EDNS0_SUBNET) {
-		m := new(dns.Msg)
-		m.SetQuestion("www.example.org.", dns.TypeA)
-		opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-		opt.SetUDPSize(1232)
-		opt.Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.ParseIP(subnet).To4()}}
-		m.Extra = []dns.RR{opt}
-		r, err := dns.Exchange(m, s.udp)
-		if err != nil {
-			t.Fatalf("Query from %s: %v", subnet, err)
-		}
-		var echoed *dns.EDNS0_SUBNET
-		if o := r.IsEdns0(); o != nil {
-			for _, e := range o.Option {
-				if ecs, ok := e.(*dns.EDNS0_SUBNET); ok {
-					echoed = ecs
-				}
-			}
-		}
-		return addresses(r), echoed
+		r, ecs := s.askECS(t, "www.example.org.", subnet)
+		return addresses(r), ecs
 	}
 	waitAllUp(t, "www.example.org.", "127.0.0.1", "127.0.0.2", "127.0.0.3")
 	for _, tc := range []struct {

@@ -83,6 +83,31 @@ func (s *coreDNS) query(proto, qname string, qtype uint16) (*dns.Msg, error) {
 	return r, err
 }
 
+// askECS asks qname A over UDP with an EDNS Client Subnet option for
+// subnet/24 and returns the reply and the client subnet option it echoes.
+func (s *coreDNS) askECS(t *testing.T, qname, subnet string) (*dns.Msg, *dns.EDNS0_SUBNET) {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(qname, dns.TypeA)
+	opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	opt.SetUDPSize(1232)
+	opt.Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.ParseIP(subnet).To4()}}
+	m.Extra = []dns.RR{opt}
+	r, err := dns.Exchange(m, s.udp)
+	if err != nil {
+		t.Fatalf("Query from %s: %v", subnet, err)
+	}
+	var echoed *dns.EDNS0_SUBNET
+	if o := r.IsEdns0(); o != nil {
+		for _, e := range o.Option {
+			if ecs, ok := e.(*dns.EDNS0_SUBNET); ok {
+				echoed = ecs
+			}
+		}
+	}
+	return r, echoed
+}
+
 // addresses returns the sorted A/AAAA addresses of a reply.
 func addresses(m *dns.Msg) []string {
 	var out []string
