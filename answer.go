@@ -216,9 +216,10 @@ func clientSubnet(r *dns.Msg, remote net.Addr) ([]byte, *dns.EDNS0_SUBNET) {
 // choose builds a family's answer from the current states: the UP targets
 // of the best priority tier that has enough of them (min_healthy, at least
 // one); failing that, the best tier with any UP target; failing that, the
-// all_down policy. Drained targets take no part. A tier better than the
-// one being answered wins back only with targets UP for the failback
-// hold-down (or, with manual failback, forced up by an operator).
+// all_down policy. Drained targets take no part. A target that recovered
+// (UP after DOWN) takes part only once it has been UP for the failback
+// hold-down, or, with manual failback, once an operator forces it up;
+// recovered targets still on hold are used when nothing else is up.
 func (p *pool) choose(fam int, idx []int) *answer {
 	var fallbackTier, heldBack []int
 	now := time.Now()
@@ -237,7 +238,7 @@ func (p *pool) choose(fam int, idx []int) *answer {
 			if !p.up(i) {
 				continue
 			}
-			if p.current[fam] >= 0 && prio < p.current[fam] && p.forced[i] != overrideUp {
+			if p.recovered[i] && p.forced[i] != overrideUp && (p.manual || p.failback > 0) {
 				held := p.manual
 				if ready := p.since[i].Add(p.failback); !p.manual && ready.After(now) {
 					held = true

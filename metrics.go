@@ -45,7 +45,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: "failover",
 		Name:      "answers_total",
-		Help:      "Counter of A and AAAA answers served from pools, by result: healthy, or fail_open when every target of the family is down.",
+		Help:      "Counter of A and AAAA answers served from pools, by result: healthy; or, with every target of the family down, fail_open, servfail or nodata.",
 	}, []string{"server", "pool", "type", "result"})
 
 	targetOverride = promauto.NewGaugeVec(prometheus.GaugeOpts{
@@ -59,7 +59,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: "failover",
 		Name:      "all_down_total",
-		Help:      "Counter of times every target of a pool's address family went down, so that answers fail open.",
+		Help:      "Counter of times every target of a pool's address family went down, so that its all_down policy engaged.",
 	}, []string{"pool", "type"})
 )
 

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path"
 	"strings"
@@ -60,6 +61,7 @@ func (o *overrideSet) lookup(p *pool, target string) (overrideAction, string) {
 		if ok, _ := path.Match(r.target, target); !ok {
 			continue
 		}
+		// r.pool is lower case, as pool names are.
 		for _, name := range p.names {
 			m1, _ := path.Match(r.pool, name)
 			m2, _ := path.Match(r.pool, strings.TrimSuffix(name, "."))
@@ -69,6 +71,15 @@ func (o *overrideSet) lookup(p *pool, target string) (overrideAction, string) {
 		}
 	}
 	return overrideNone, ""
+}
+
+// canonicalTarget writes an address pattern the way target labels are
+// written (2001:DB8::A becomes 2001:db8::a); a glob stays as it is, in lower case.
+func canonicalTarget(pattern string) string {
+	if a, err := netip.ParseAddr(pattern); err == nil {
+		return a.String()
+	}
+	return strings.ToLower(pattern)
 }
 
 // readOverrides reads an overrides file. A missing file means no overrides.
@@ -105,8 +116,11 @@ func parseOverrides(file string, data []byte) (*overrideSet, error) {
 		case errPool != nil || errTarget != nil:
 			problems = append(problems, fmt.Sprintf("%s:%d: malformed glob pattern", file, line))
 		default:
-			set.rules = append(set.rules, overrideRule{pool: f[0], target: f[1], action: action, reason: strings.Join(f[3:], " ")})
+			set.rules = append(set.rules, overrideRule{pool: strings.ToLower(f[0]), target: canonicalTarget(f[1]), action: action, reason: strings.Join(f[3:], " ")})
 		}
+	}
+	if err := sc.Err(); err != nil {
+		problems = append(problems, fmt.Sprintf("%s: %v", file, err))
 	}
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))

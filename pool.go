@@ -112,12 +112,13 @@ type pool struct {
 	mu        sync.Mutex // guards the fields below; held by probe goroutines only
 	states    []health.State
 	since     []time.Time // when each target entered its state
+	recovered []bool      // UP after having been DOWN: subject to the failback hold-down
 	forced    []overrideAction
+	replaying bool // states handed over from running monitors: not news
 	verdicts  int
 	failOpen  [families]bool
-	current   [families]int // priority of the tier answered; -1: none yet
-	holdTimer *time.Timer   // republishes when a hold-down ends
-	holdAt    time.Time     // when holdTimer fires
+	holdTimer *time.Timer // republishes when a hold-down ends
+	holdAt    time.Time   // when holdTimer fires
 	stopped   bool
 }
 
@@ -134,8 +135,8 @@ func (p *pool) init() {
 	}
 	p.states = make([]health.State, len(p.targets))
 	p.since = make([]time.Time, len(p.targets))
+	p.recovered = make([]bool, len(p.targets))
 	p.forced = make([]overrideAction, len(p.targets))
-	p.current = [families]int{-1, -1}
 	for fam := range p.regional {
 		p.regional[fam] = make([]atomic.Pointer[answer], len(p.regions))
 	}
@@ -146,9 +147,16 @@ func (p *pool) init() {
 // other pool (and the previous configuration) that probes the same way.
 func (p *pool) start() {
 	acquireSeries(p)
+	targetOverride.DeletePartialMatch(prometheus.Labels{"pool": p.name}) // the new configuration says anew
 	p.mu.Lock()
 	p.applyOverrides()
+	p.replaying = true
 	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.replaying = false
+		p.mu.Unlock()
+	}()
 	for i, t := range p.targets {
 		m := health.Acquire(health.Spec{
 			Addr:         t.probeAddr,
@@ -207,17 +215,20 @@ func (p *pool) observe(i int, u health.Update) {
 		up = 1
 	}
 	targetUp.WithLabelValues(p.name, t.label).Set(up)
-	transitionsTotal.WithLabelValues(p.name, t.label, s.String()).Inc()
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	// Log every change, except a first verdict of UP: at start-up that is
-	// the normal case for every target and would only be noise.
-	switch {
-	case !r.OK:
-		log.Infof("Pool %s: target %s is %s (last probe: %s)", p.name, t.label, s, r.Reason)
-	case p.states[i] != health.Unknown:
-		log.Infof("Pool %s: target %s is %s", p.name, t.label, s)
+	// Count and log every change, but not a state handed over from a running
+	// monitor by a reload, and not a first verdict of UP: at start-up that
+	// is the normal case for every target and would only be noise.
+	if !u.Replay {
+		transitionsTotal.WithLabelValues(p.name, t.label, s.String()).Inc()
+		switch {
+		case !r.OK:
+			log.Infof("Pool %s: target %s is %s (last probe: %s)", p.name, t.label, s, r.Reason)
+		case p.states[i] != health.Unknown:
+			log.Infof("Pool %s: target %s is %s", p.name, t.label, s)
+		}
 	}
 	if p.states[i] == health.Unknown {
 		p.verdicts++
@@ -227,6 +238,7 @@ func (p *pool) observe(i int, u health.Update) {
 	}
 	p.states[i] = s
 	p.since[i] = u.Since
+	p.recovered[i] = u.Recovered
 	p.publish()
 }
 
@@ -276,7 +288,7 @@ func (p *pool) adaptiveTTL(now time.Time) uint32 {
 // degraded reports whether any target is DOWN (or counts as down).
 func (p *pool) degraded() bool {
 	for i := range p.targets {
-		if !p.up(i) {
+		if p.forced[i] != overrideDrain && !p.up(i) {
 			return true
 		}
 	}
@@ -314,15 +326,14 @@ func (p *pool) publish() {
 		if p.degradedTTL > 0 && p.degraded() {
 			a.ttl = p.degradedTTL
 		}
-		down := a.result != resultHealthy
-		if down && !p.failOpen[fam] && p.verdicts > 0 {
-			allDownTotal.WithLabelValues(p.name, familyType[fam]).Inc()
-			log.Warningf("Pool %s: every %s target is down; all_down %s engages", p.name, familyType[fam], p.allDown)
-		}
-		p.failOpen[fam] = down
-		p.current[fam] = -1
-		if !down && len(a.tier) > 0 {
-			p.current[fam] = p.targets[a.tier[0]].priority
+		// All-down counts once verdicts exist (not for targets that merely
+		// start down) and not again for a state a reload handed over.
+		if down := a.result != resultHealthy; p.verdicts > 0 {
+			if down && !p.failOpen[fam] && !p.replaying {
+				allDownTotal.WithLabelValues(p.name, familyType[fam]).Inc()
+				log.Warningf("Pool %s: every %s target is down; all_down %s engages", p.name, familyType[fam], p.allDown)
+			}
+			p.failOpen[fam] = down
 		}
 		p.answers[fam].Store(a)
 		for reg := range p.regions {

@@ -70,16 +70,16 @@ func (p *pool) clientRegion(ctx context.Context, r *dns.Msg, remote net.Addr) (i
 	for i, reg := range p.regions {
 		for _, c := range reg.countries {
 			if c == country {
-				return i, nil
+				return i, ecs
 			}
 		}
 		for _, c := range reg.continents {
 			if c == continent {
-				return i, nil
+				return i, ecs
 			}
 		}
 	}
-	return -1, nil
+	return -1, ecs
 }
 
 func metaValue(ctx context.Context, key string) string {

@@ -175,6 +175,7 @@ func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*poo
 		checkLines                         []int
 	)
 	addrs := map[netip.Addr]bool{}
+	seen := map[string]int{} // single-valued properties -> line
 	for {
 		if !c.Next() {
 			return nil, c.EOFErr()
@@ -184,6 +185,14 @@ func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*poo
 			break
 		}
 		var err error
+		switch prop {
+		case "target", "check", "region":
+		default:
+			if first, dup := seen[prop]; dup {
+				return nil, c.Errf("'%s' is given twice in this pool (first at line %d): keep one", prop, first)
+			}
+			seen[prop] = c.Line()
+		}
 		switch prop {
 		case "target":
 			var t target
@@ -384,7 +393,12 @@ func parseTarget(c *caddy.Controller) (target, error) {
 		return target{}, c.Errf("target '%s' cannot be a server address: write the address clients should connect to", args[0])
 	}
 	t := target{addr: addr, ip: net.IP(addr.AsSlice()), label: addr.String(), priority: defaultPriority, weight: defaultWeight, probeAddr: addr, region: -1}
+	seenOpt := map[string]bool{}
 	for i := 1; i < len(args); i += 2 {
+		if seenOpt[args[i]] {
+			return target{}, c.Errf("target option '%s' is given twice: keep one", args[i])
+		}
+		seenOpt[args[i]] = true
 		var dst *int
 		limit := 0
 		switch args[i] {

@@ -389,6 +389,20 @@ func TestParseErrors(t *testing.T) {
 				startup maybe
 			}
 		}`, "Testfile:5 - Error during parsing: startup takes up or down"},
+		{"property given twice", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				interval 5s
+				interval 10s
+			}
+		}`, "Testfile:6 - Error during parsing: 'interval' is given twice in this pool (first at line 5): keep one"},
+		{"target option given twice", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1 priority 1 priority 2
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: target option 'priority' is given twice: keep one"},
 		{"used twice", `failover example.org {` + pool + `
 		}
 		failover example.org {` + pool + `

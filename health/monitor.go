@@ -54,10 +54,12 @@ func (s Spec) key() string {
 
 // Update is what a subscriber hears after each probe round.
 type Update struct {
-	Result  Result
-	State   State
-	Since   time.Time // when the target entered State
-	Changed bool
+	Result Result
+	State  State
+	Since  time.Time // when the target entered State
+	// Recovered says State is UP after having been DOWN (not a first verdict).
+	Recovered bool
+	Changed   bool
 	// Replay marks the current state handed to a new subscriber: no new probe ran.
 	Replay bool
 }
@@ -74,12 +76,13 @@ type Monitor struct {
 	watching atomic.Bool  // a watch connection is open (for tests)
 	nextDue  atomic.Int64 // UnixNano of the next scheduled round
 
-	mu      sync.Mutex // guards below; held while subscribers are called
-	tracker *Tracker
-	last    Result
-	since   time.Time
-	subs    map[uint64]func(Update)
-	nextID  uint64
+	mu        sync.Mutex // guards below; held while subscribers are called
+	tracker   *Tracker
+	last      Result
+	since     time.Time
+	recovered bool
+	subs      map[uint64]func(Update)
+	nextID    uint64
 }
 
 var registry = struct {
@@ -151,7 +154,7 @@ func (m *Monitor) Subscribe(fn func(Update)) (unsubscribe func()) {
 	m.nextID++
 	m.subs[id] = fn
 	if s := m.tracker.State(); s != Unknown {
-		fn(Update{Result: m.last, State: s, Since: m.since, Changed: true, Replay: true})
+		fn(Update{Result: m.last, State: s, Since: m.since, Recovered: m.recovered, Changed: true, Replay: true})
 	}
 	return func() {
 		m.mu.Lock()
@@ -189,20 +192,25 @@ func (m *Monitor) run(ctx context.Context) {
 			return // cut short by shutdown: not a verdict on the target
 		}
 		m.mu.Lock()
+		before := m.tracker.State()
 		s, changed := m.tracker.Observe(r.OK)
 		m.last = r
 		if changed {
 			m.since = time.Now()
+			m.recovered = before == Down && s == Up
 		}
 		for _, fn := range m.subs {
-			fn(Update{Result: r, State: s, Since: m.since, Changed: changed})
+			fn(Update{Result: r, State: s, Since: m.since, Recovered: m.recovered, Changed: changed})
 		}
 		next := jitter(m.spec.Interval)
 		if m.tracker.Pending() {
 			next = m.spec.FastInterval
 		}
 		m.mu.Unlock()
-		if m.spec.Watch && r.OK {
+		// A round woken by the watch does not re-open it: the next scheduled
+		// round does, so a server that drops idle connections quickly costs at
+		// most one extra round per interval.
+		if m.spec.Watch && r.OK && !woke {
 			m.arm(ctx, w)
 		}
 		due = start.Add(next)
@@ -220,6 +228,9 @@ func (m *Monitor) sleep(ctx context.Context, w *watch, timer *time.Timer, due ti
 	}
 	if conn := w.get(); conn != nil {
 		conn.SetReadDeadline(due)
+		if ctx.Err() != nil { // cancelled before the deadline was set: interrupt's may be lost
+			return false, false
+		}
 		for total := 0; total < maxWatchBytes; {
 			n, err := conn.Read(w.buf[:])
 			total += n

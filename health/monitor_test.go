@@ -1,6 +1,7 @@
 package health
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -187,5 +188,38 @@ func TestCombine(t *testing.T) {
 		if r.OK != tc.want || (!r.OK && r.Reason != ReasonRefused) {
 			t.Errorf("combine(%v, %d) = %+v, want ok=%v", tc.results, tc.require, r, tc.want)
 		}
+	}
+}
+
+// TestMonitorWatchNoStorm: a server that closes idle connections at once
+// costs at most one extra round per interval, not a probe loop.
+func TestMonitorWatchNoStorm(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	c, err := NewCheck(CheckConfig{URL: "tcp://www.example.org:" + portOfAddr(t, ln.Addr().String()), Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const interval = 200 * time.Millisecond
+	_, rec := acquire(t, Spec{Addr: loopback, Checks: []*Check{c}, Watch: true,
+		Interval: interval, FastInterval: interval, Timeout: 100 * time.Millisecond, Rise: 1, Fall: 1})
+	rec.waitState(t, Up, 5*time.Second)
+	n0, start := len(rec.snapshot()), time.Now()
+	time.Sleep(2 * time.Second)
+	rounds := len(rec.snapshot()) - n0
+	if limit := 2*int(time.Since(start)/interval) + 2; rounds > limit {
+		t.Errorf("%d probe rounds in %s at interval %s: the watch must add at most one per interval (limit %d)", rounds, time.Since(start).Round(time.Millisecond), interval, limit)
 	}
 }

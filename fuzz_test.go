@@ -1,0 +1,65 @@
+package failover
+
+import (
+	"context"
+	"testing"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/miekg/dns"
+)
+
+// FuzzParse feeds arbitrary Corefile stanzas to the parser: it may reject
+// them, never panic.
+func FuzzParse(f *testing.F) {
+	for _, seed := range []string{
+		"failover example.org {\n pool www.example.org {\n target 192.0.2.1 priority 2 weight 3 probe 10.0.0.1:81 region eu\n region eu 10.0.0.0/8 continent:EU\n check https://www.example.org/ {\n ca ca.pem\n status 200-299\n }\n policy hash\n min_healthy 50%\n all_down fallback 192.0.2.9\n failback 1m\n adaptive_ttl 1 30\n }\n}",
+		"failover {\n pool a.example.org b.example.org {\n target ::1\n check dns://x.example.org:53 {\n type AAAA\n }\n require any\n check icmp://x\n }\n}",
+		"failover example.org {\n overrides f 1s\n pool x {\n}\n}",
+		"failover example.org {\n pool www.example.org {\n target 192.0.2.1 priority\n check tcp://:0\n timeout 5s\n interval 1s\n }\n}",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, input string) {
+		c := caddy.NewTestController("dns", input)
+		c.ServerBlockKeys = []string{"example.org."}
+		parse(c)
+	})
+}
+
+// FuzzServeDNS serves arbitrary messages from a configured pool: any reply
+// or error is fine, a panic is not.
+func FuzzServeDNS(f *testing.F) {
+	fo, err := parse(caddy.NewTestController("dns", `failover example.org {
+		pool www.example.org a.b.example.org {
+			region eu 198.51.100.0/24
+			target 192.0.2.1 region eu
+			target 192.0.2.2 priority 2
+			target 2001:db8::1
+			check tcp://www.example.org:80
+			policy hash
+		}
+	}`))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{{"www.example.org.", dns.TypeA}, {"WWW.example.org.", dns.TypeAAAA}, {"b.example.org.", dns.TypeMX}, {"x.example.org.", dns.TypeA}} {
+		m := new(dns.Msg)
+		m.SetQuestion(q.name, q.qtype)
+		m.SetEdns0(1232, true)
+		wire, _ := m.Pack()
+		f.Add(wire)
+	}
+	f.Fuzz(func(t *testing.T, wire []byte) {
+		m := new(dns.Msg)
+		if err := m.Unpack(wire); err != nil || len(m.Question) != 1 {
+			return // the server drops what does not unpack, and CoreDNS refuses other question counts
+		}
+		fo.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), m)
+	})
+}
