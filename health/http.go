@@ -127,6 +127,17 @@ func newHTTPProber(u *url.URL, o *options, cfg CheckConfig) (*httpProber, string
 			if len(via) > redirects {
 				return http.ErrUseLastResponse // not followed: the 3xx status decides
 			}
+			// Follow only within the target: a relative Location (same address)
+			// or one naming the check's host, which goes to the target's address
+			// with that Host. Anything else would probe another server.
+			target := via[0].URL.Host
+			switch {
+			case req.URL.Host == target:
+			case strings.EqualFold(req.URL.Host, p.host) && req.URL.Scheme == via[0].URL.Scheme:
+				req.Host, req.URL.Host = p.host, target
+			default:
+				return http.ErrUseLastResponse
+			}
 			return nil
 		},
 	}

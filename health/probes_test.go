@@ -119,6 +119,12 @@ func TestHTTPOptions(t *testing.T) {
 		http.Redirect(w, r, "/health", http.StatusMovedPermanently)
 	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, _ *http.Request) { time.Sleep(150 * time.Millisecond) })
+	mux.HandleFunc("/byname", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://"+r.Host+"/health", http.StatusFound) // absolute, naming the check's host
+	})
+	mux.HandleFunc("/away", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://elsewhere.example.net/health", http.StatusFound)
+	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	base := "http://www.example.org:" + portOfAddr(t, srv.Listener.Addr().String())
@@ -139,6 +145,8 @@ func TestHTTPOptions(t *testing.T) {
 		{"body regex fails", "/health", []string{`body_regex "db\":\s*\"failed\""`}, ReasonMismatch},
 		{"redirect not followed", "/old", nil, "status_301"},
 		{"redirect followed when asked", "/old", []string{"follow_redirects"}, ""},
+		{"absolute redirect to the check's host stays on the target", "/byname", []string{"follow_redirects"}, ""},
+		{"redirect to another host is not followed", "/away", []string{"follow_redirects"}, "status_302"},
 		{"slower than max_latency", "/slow", []string{"max_latency 50ms"}, ReasonSlow},
 		{"Host header override", "/health", []string{"header Host status.example.net"}, ""},
 	} {
