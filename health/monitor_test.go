@@ -1,7 +1,6 @@
 package health
 
 import (
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -194,21 +193,8 @@ func TestCombine(t *testing.T) {
 // TestMonitorWatchNoStorm: a server that closes idle connections at once
 // costs at most one extra round per interval, not a probe loop.
 func TestMonitorWatchNoStorm(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	c, err := NewCheck(CheckConfig{URL: "tcp://www.example.org:" + portOfAddr(t, ln.Addr().String()), Timeout: 100 * time.Millisecond})
+	_, port := serveTCP(t, closeAtOnce)
+	c, err := NewCheck(CheckConfig{URL: "tcp://www.example.org:" + port, Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

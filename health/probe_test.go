@@ -57,21 +57,34 @@ func portOfAddr(t *testing.T, addr string) string {
 	return port
 }
 
-func TestTCPProbe(t *testing.T) {
+// serveTCP accepts connections on 127.0.0.1 and hands each to handle, in
+// its own goroutine, until the test ends or the listener is closed.
+func serveTCP(t *testing.T, handle func(net.Conn)) (net.Listener, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := portOfAddr(t, ln.Addr().String())
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			c.Close()
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
 		}
 	}()
+	return ln, portOfAddr(t, ln.Addr().String())
+}
+
+func closeAtOnce(net.Conn) {}
+
+func TestTCPProbe(t *testing.T) {
+	ln, port := serveTCP(t, closeAtOnce)
 	if r := probeURL(t, CheckConfig{URL: "tcp://svc.example.org:" + port}); !r.OK {
 		t.Errorf("Open port: got failure %q, want success", r.Reason)
 	}

@@ -189,28 +189,14 @@ func splitQuoted(s string) []string {
 }
 
 func TestTCPBanner(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte("220 mail.example.org ESMTP ready\r\n"))
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				if line == "PING\r\n" {
-					c.Write([]byte("+PONG\r\n"))
-				}
-			}()
+	_, port := serveTCP(t, func(c net.Conn) {
+		c.Write([]byte("220 mail.example.org ESMTP ready\r\n"))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		if line == "PING\r\n" {
+			c.Write([]byte("+PONG\r\n"))
 		}
-	}()
-	base := "tcp://mail.example.org:" + portOfAddr(t, ln.Addr().String())
+	})
+	base := "tcp://mail.example.org:" + port
 	for _, tc := range []struct {
 		name   string
 		opts   []Option
