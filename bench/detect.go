@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/failover-dns/failover/internal/loopback"
 )
 
 // Detection settings: fall 2 with a 100 ms fast interval; the interval only
@@ -26,7 +28,7 @@ const (
 // take to move away and back; then the same with the primary frozen
 // (SIGSTOP: it accepts nothing and answers nothing) instead of killed.
 func (b *bench) detect(rounds int) error {
-	backendPort, err := freePort()
+	backendPort, err := loopback.FreePort()
 	if err != nil {
 		return err
 	}
@@ -44,7 +46,7 @@ func (b *bench) detect(rounds int) error {
 	}
 	defer func() { primary.Process.Kill(); primary.Wait() }()
 
-	dnsPort, err := freePort()
+	dnsPort, err := loopback.FreePort()
 	if err != nil {
 		return err
 	}

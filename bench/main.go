@@ -8,7 +8,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/miekg/dns"
+	"github.com/failover-dns/failover/internal/loopback"
 )
 
 func main() {
@@ -122,7 +121,7 @@ func (b *bench) startCoreDNS(corefile string, dnsPort int) (*coredns, error) {
 	c := &coredns{cmd: cmd, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(dnsPort)), dir: dir}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := lookup(c.addr, "bench.invalid.", dns.TypeA); err == nil {
+		if _, err := loopback.LookupA(c.addr, "bench.invalid."); err == nil {
 			return c, nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -155,64 +154,6 @@ func (c *coredns) stop() {
 		<-done
 	}
 	os.RemoveAll(c.dir)
-}
-
-var client = &dns.Client{Timeout: time.Second}
-
-// lookup returns the sorted A addresses for name.
-func lookup(server, name string, qtype uint16) ([]string, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype)
-	r, _, err := client.Exchange(m, server)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, rr := range r.Answer {
-		if a, ok := rr.(*dns.A); ok {
-			out = append(out, a.A.String())
-		}
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
-func freePort() (int, error) {
-	ports, err := freePorts(1)
-	if err != nil {
-		return 0, err
-	}
-	return ports[0], nil
-}
-
-// freePorts finds n distinct ports free for TCP and UDP on 127.0.0.1. It
-// holds each until all are found, so that none is handed out twice.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var held []io.Closer
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	for attempt := 0; len(ports) < n && attempt < 20*n; attempt++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		held = append(held, ln)
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		held = append(held, pc)
-		ports = append(ports, port)
-	}
-	if len(ports) < n {
-		return nil, errors.New("no free ports on 127.0.0.1")
-	}
-	return ports, nil
 }
 
 // holdListener accepts TCP connections on addr, writes greeting (if any)
@@ -280,7 +221,7 @@ func startBackendProcess(addr string) (*exec.Cmd, error) {
 func waitAnswer(server, name string, limit time.Duration, want ...string) (time.Duration, error) {
 	start := time.Now()
 	for time.Since(start) < limit {
-		if got, err := lookup(server, name, dns.TypeA); err == nil && slices.Equal(got, want) {
+		if got, err := loopback.LookupA(server, name); err == nil && slices.Equal(got, want) {
 			return time.Since(start), nil
 		}
 		time.Sleep(10 * time.Millisecond)

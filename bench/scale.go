@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/failover-dns/failover/internal/loopback"
 )
 
 const (
@@ -63,7 +65,7 @@ func (b *bench) scale(pools int, profileDir string) error {
 	go acceptScale(ln, &hang)
 	backendPort := ln.Addr().(*net.TCPAddr).Port
 
-	ports, err := freePorts(4)
+	ports, err := loopback.FreePorts(4)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/failover-dns/failover/internal/loopback"
 )
 
 // dnsperfResult is what one dnsperf run reports.
@@ -68,7 +70,7 @@ func (b *bench) throughput(runs int, each time.Duration) error {
 	if _, err := exec.LookPath("dnsperf"); err != nil {
 		return fmt.Errorf("dnsperf is not installed (apt-get install dnsperf; make bench does it)")
 	}
-	backendPort, err := freePort()
+	backendPort, err := loopback.FreePort()
 	if err != nil {
 		return err
 	}
@@ -79,7 +81,7 @@ func (b *bench) throughput(runs int, each time.Duration) error {
 		}
 		defer ln.Close()
 	}
-	dnsPort, err := freePort()
+	dnsPort, err := loopback.FreePort()
 	if err != nil {
 		return err
 	}

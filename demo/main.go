@@ -17,14 +17,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/miekg/dns"
+	"github.com/failover-dns/failover/internal/loopback"
 )
 
 const name = "www.example.org."
@@ -53,7 +52,7 @@ func run(binary string, dnsPort int, once bool) error {
 		}
 	}()
 	if dnsPort == 0 {
-		if dnsPort, err = freePort(); err != nil {
+		if dnsPort, err = loopback.FreePort(); err != nil {
 			return err
 		}
 	}
@@ -62,7 +61,7 @@ func run(binary string, dnsPort int, once bool) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	readyPort, err := freePort()
+	readyPort, err := loopback.FreePort()
 	if err != nil {
 		return err
 	}
@@ -174,7 +173,7 @@ func interact(ctx context.Context, backends []*backend, server string) error {
 					fmt.Printf("Started backend %s\n", b.addr)
 				}
 			}
-			got, err := query(server)
+			got, err := loopback.LookupA(server, name)
 			fmt.Printf("www.example.org A %v %v\n", got, errOrEmpty(err))
 		}
 	}
@@ -187,30 +186,13 @@ func errOrEmpty(err error) string {
 	return ""
 }
 
-func query(server string) ([]string, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(name, dns.TypeA)
-	r, err := dns.Exchange(m, server)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, rr := range r.Answer {
-		if a, ok := rr.(*dns.A); ok {
-			out = append(out, a.A.String())
-		}
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
 // waitFor polls the server every 50 ms until it answers exactly want.
 func waitFor(ctx context.Context, server, want string, limit time.Duration) ([]string, error) {
 	deadline := time.Now().Add(limit)
 	var got []string
 	var err error
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if got, err = query(server); err == nil && len(got) == 1 && got[0] == want {
+		if got, err = loopback.LookupA(server, name); err == nil && len(got) == 1 && got[0] == want {
 			return got, nil
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -242,7 +224,7 @@ type backend struct {
 
 func startBackends() ([]*backend, int, error) {
 	for attempt := 0; attempt < 20; attempt++ {
-		port, err := freePort()
+		port, err := loopback.FreePort()
 		if err != nil {
 			return nil, 0, err
 		}
@@ -295,24 +277,6 @@ func (b *backend) running() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.srv != nil
-}
-
-// freePort finds a port that is free for TCP and UDP on 127.0.0.1.
-func freePort() (int, error) {
-	for attempt := 0; attempt < 20; attempt++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return port, nil
-		}
-	}
-	return 0, errors.New("no free port on 127.0.0.1")
 }
 
 // prefixed copies a child's output to ours, line by line, with a prefix.
