@@ -134,7 +134,7 @@ func TestMinHealthyNeeded(t *testing.T) {
 	}{
 		{0, 0, 4, 1}, {2, 0, 4, 2}, {2, 0, 1, 1}, {0, 50, 4, 2}, {0, 50, 3, 2}, {0, 100, 3, 3}, {0, 1, 10, 1},
 	} {
-		p := &pool{minHealthy: tc.count, minPercent: tc.pct}
+		p := &poolConfig{minHealthy: tc.count, minPercent: tc.pct}
 		if got := p.needed(tc.tier); got != tc.want {
 			t.Errorf("min_healthy %d / %d%% of %d targets: need %d, want %d", tc.count, tc.pct, tc.tier, got, tc.want)
 		}

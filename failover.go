@@ -6,7 +6,8 @@ package failover
 import (
 	"context"
 	"net"
-	"time"
+	"strings"
+	"sync"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
@@ -36,7 +37,10 @@ type Failover struct {
 	serial   uint32
 
 	overrides *overridesFile // nil without an overrides file
+	block     string         // the server block's keys, for logs
 
+	gen     *generation
+	mu      sync.Mutex // guards started
 	started bool
 }
 
@@ -50,6 +54,13 @@ func (f *Failover) Name() string { return pluginName }
 
 // ServeDNS implements plugin.Handler.
 func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if r.Opcode != dns.OpcodeQuery {
+		// NOTIFY, UPDATE and the like are not questions failover answers.
+		if f.Next == nil {
+			return dns.RcodeNotImplemented, nil
+		}
+		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
+	}
 	state := request.Request{W: w, Req: r}
 	qname := state.Name()
 	entry, ok := f.names[qname]
@@ -64,62 +75,62 @@ func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		}
 		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
 	}
-
-	qtype := state.QType()
-	var a *answer
-	fam := v4
-	switch qtype {
-	case dns.TypeA:
-		a = entry.pool.answers[v4].Load()
-	case dns.TypeAAAA:
-		a, fam = entry.pool.answers[v6].Load(), v6
-	}
-	var ecs *dns.EDNS0_SUBNET
-	if a != nil && len(entry.pool.regions) > 0 {
-		reg, regionECS := entry.pool.clientRegion(ctx, r, w.RemoteAddr())
-		if ra := regionalAnswer(entry.pool, fam, reg); ra != nil {
-			a, ecs = ra, regionECS
-		}
-		if regionECS != nil {
-			ecs = regionECS // the answer depends on the subnet either way
-		}
-	}
-	if a == nil {
+	p := entry.pool
+	fam, isAddress := familyOf(state.QType())
+	if !isAddress || len(p.tiers[fam]) == 0 {
 		return f.noRecords(ctx, state, entry.zone)
 	}
 
-	p := entry.pool
+	a := p.answers[fam].Load()
+	var cl client
+	perClient := p.policy == policyHash || len(p.regions) > 0
+	if perClient {
+		cl = clientOf(r, w.RemoteAddr())
+	}
+	if len(p.regions) > 0 {
+		if ra := regionalAnswer(p, fam, p.clientRegion(ctx, cl)); ra != nil {
+			a = ra
+		}
+	}
+	server := metrics.WithServer(ctx)
 	switch a.result {
 	case resultServfail:
-		p.countAnswer(metrics.WithServer(ctx), qtype, a.result)
+		p.countAnswer(server, fam, a.result)
 		return dns.RcodeServerFailure, nil
 	case resultNodata:
-		p.countAnswer(metrics.WithServer(ctx), qtype, a.result)
+		p.countAnswer(server, fam, a.result)
 		return f.negative(w, r, entry.zone, dns.RcodeSuccess)
 	}
 
-	var client []byte
-	if p.policy == policyHash {
-		client, ecs = clientSubnet(r, w.RemoteAddr())
-	}
 	var buf [maxPick]net.IP
+	var key [net.IPv6len + 1]byte
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
 	ttl := a.ttl
 	if p.adaptiveMax > 0 {
-		ttl = min(ttl, p.adaptiveTTL(time.Now()))
+		ttl = min(ttl, p.adaptiveTTL(p.clock.Now()))
 	}
-	m.Answer = records(a.pick(p.policy, p.maxAnswers, client, &buf), state.QName(), qtype, ttl)
-	if ecs != nil {
+	m.Answer = records(a.pick(p.policy, p.maxAnswers, cl.hashKey(key[:]), &buf), state.QName(), state.QType(), ttl)
+	if perClient && cl.ecs != nil {
 		// The answer depends on the client's subnet: say so, so that resolvers
 		// cache it for that subnet only (RFC 7871 scope).
-		m.Extra = append(m.Extra, ecsReply(r, ecs))
+		m.Extra = append(m.Extra, ecsReply(r, cl.ecs))
 	}
 	w.WriteMsg(m)
-
-	p.countAnswer(metrics.WithServer(ctx), qtype, a.result)
+	p.countAnswer(server, fam, a.result)
 	return dns.RcodeSuccess, nil
+}
+
+// familyOf maps the A and AAAA query types to their address family.
+func familyOf(qtype uint16) (int, bool) {
+	switch qtype {
+	case dns.TypeA:
+		return v4, true
+	case dns.TypeAAAA:
+		return v6, true
+	}
+	return 0, false
 }
 
 func regionalAnswer(p *pool, fam, reg int) *answer {
@@ -144,9 +155,13 @@ func ecsReply(r *dns.Msg, ecs *dns.EDNS0_SUBNET) *dns.OPT {
 
 // noRecords answers a query at a name that exists (a pool name, an empty
 // non-terminal above one, or a zone apex) but for which failover has no
-// records of the asked type. The next plugin may have them; if it says the
-// name does not exist, that is turned into NODATA, because resolvers cache
-// NXDOMAIN for the whole name (and, per RFC 8020, everything below it).
+// records of the asked type. The plugins behind it may have them. If they
+// say the name does not exist, that becomes NODATA, because resolvers cache
+// NXDOMAIN for the whole name (and, per RFC 8020, everything below it). If
+// they write nothing because the chain simply ended (hosts with fallthrough
+// and nothing after it), failover answers itself, as it does when no plugin
+// follows it. A real failure behind it (forward could not reach its
+// upstream) stays SERVFAIL.
 func (f *Failover) noRecords(ctx context.Context, state request.Request, zone string) (int, error) {
 	if f.Next != nil {
 		nw := &nodataWriter{ResponseWriter: state.W}
@@ -154,7 +169,9 @@ func (f *Failover) noRecords(ctx context.Context, state request.Request, zone st
 		if nw.converted {
 			return dns.RcodeSuccess, err
 		}
-		return rcode, err
+		if nw.written || !chainEnded(rcode, err) {
+			return rcode, err
+		}
 	}
 	if state.QType() == dns.TypeSOA && state.Name() == zone {
 		m := new(dns.Msg)
@@ -165,6 +182,13 @@ func (f *Failover) noRecords(ctx context.Context, state request.Request, zone st
 		return dns.RcodeSuccess, nil
 	}
 	return f.negative(state.W, state.Req, zone, dns.RcodeSuccess)
+}
+
+// chainEnded reports whether a plugin chain failed only because it ran out
+// of plugins: CoreDNS's NextOrFailure says so with this error text and no
+// error value to compare against.
+func chainEnded(rcode int, err error) bool {
+	return rcode == dns.RcodeServerFailure && err != nil && strings.HasSuffix(err.Error(), "no next plugin found")
 }
 
 // negative writes NODATA (rcode success) or NXDOMAIN with the zone's SOA.
@@ -198,9 +222,11 @@ func (f *Failover) soa(zone string) dns.RR {
 type nodataWriter struct {
 	dns.ResponseWriter
 	converted bool
+	written   bool
 }
 
 func (w *nodataWriter) WriteMsg(m *dns.Msg) error {
+	w.written = true
 	if m.Rcode != dns.RcodeNameError || len(m.Answer) > 0 {
 		return w.ResponseWriter.WriteMsg(m)
 	}
@@ -220,45 +246,4 @@ func (f *Failover) Ready() bool {
 		}
 	}
 	return true
-}
-
-// OnStartup starts probing. It runs once the server is set up, never for a
-// configuration that failed to load.
-func (f *Failover) OnStartup() error {
-	for _, p := range f.pools {
-		p.start()
-	}
-	if o := f.overrides; o != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		o.cancel = cancel
-		o.wg.Go(func() { o.watch(ctx, f.applyOverrides) })
-	}
-	f.started = true
-	return nil
-}
-
-// applyOverrides hands a newly read overrides file to every pool.
-func (f *Failover) applyOverrides() {
-	for _, p := range f.pools {
-		p.mu.Lock()
-		p.applyOverrides()
-		p.mu.Unlock()
-	}
-}
-
-// OnShutdown stops probing; it returns once every probe goroutine that no
-// newer configuration shares has ended.
-func (f *Failover) OnShutdown() error {
-	if !f.started {
-		return nil
-	}
-	if o := f.overrides; o != nil {
-		o.cancel()
-		o.wg.Wait()
-	}
-	for _, p := range f.pools {
-		p.stop()
-	}
-	f.started = false
-	return nil
 }

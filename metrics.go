@@ -115,3 +115,25 @@ func release(k seriesKey) bool {
 	delete(series.refs, k)
 	return true
 }
+
+// answerCounters caches a pool's answers_total series for one server, so
+// that counting an answer costs no label lookup. A handler normally serves
+// one server address; another one just replaces the cache.
+type answerCounters struct {
+	server string
+	total  [families][len(answerResults)]prometheus.Counter
+}
+
+func (p *pool) countAnswer(server string, fam, result int) {
+	c := p.counters.Load()
+	if c == nil || c.server != server {
+		c = &answerCounters{server: server}
+		for fam := range families {
+			for i, result := range answerResults {
+				c.total[fam][i] = answersTotal.WithLabelValues(server, p.name, familyType[fam], result)
+			}
+		}
+		p.counters.Store(c)
+	}
+	c.total[fam][result].Inc()
+}

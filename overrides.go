@@ -52,7 +52,7 @@ type overrideSet struct {
 
 // lookup returns the action of the last rule matching the pool (by any of
 // its names, with or without the final dot) and target.
-func (o *overrideSet) lookup(p *pool, target string) (overrideAction, string) {
+func (o *overrideSet) lookup(names []string, target string) (overrideAction, string) {
 	if o == nil {
 		return overrideNone, ""
 	}
@@ -62,7 +62,7 @@ func (o *overrideSet) lookup(p *pool, target string) (overrideAction, string) {
 			continue
 		}
 		// r.pool is lower case, as pool names are.
-		for _, name := range p.names {
+		for _, name := range names {
 			m1, _ := path.Match(r.pool, name)
 			m2, _ := path.Match(r.pool, strings.TrimSuffix(name, "."))
 			if m1 || m2 {

@@ -1,146 +1,64 @@
 package failover
 
 import (
-	"net"
-	"net/netip"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/failover-dns/failover/health"
 
-	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Address families, as indexes into per-family arrays.
-const (
-	v4 = iota
-	v6
-	families
-)
-
-var familyType = [families]string{v4: "A", v6: "AAAA"}
-
-// target is one address a pool can answer with.
-type target struct {
-	addr       netip.Addr
-	ip         net.IP // addr in the form dns.A / dns.AAAA want
-	label      string // addr as a metric label and in logs
-	priority   int    // lower is preferred
-	weight     int    // kept for weighted policies
-	probeAddr  netip.Addr
-	probePort  uint16 // 0: each check's own port
-	region     int    // index into the pool's regions; -1: none
-	regionName string
+// clock is a pool's time source; tests drive hold-downs, adaptive TTLs and
+// policies with a fake one instead of sleeping.
+type clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine after d; stop cancels that.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
 }
 
-func (t target) family() int {
-	if t.addr.Is4() {
-		return v4
-	}
-	return v6
-}
+type realClock struct{}
 
-// answerCounters caches a pool's answers_total series for one server, so
-// that counting an answer costs no label lookup. A handler normally serves
-// one server address; another one just replaces the cache.
-type answerCounters struct {
-	server string
-	total  [families][len(answerResults)]prometheus.Counter
-}
+func (realClock) Now() time.Time { return time.Now() }
 
-func (p *pool) countAnswer(server string, qtype uint16, result int) {
-	c := p.counters.Load()
-	if c == nil || c.server != server {
-		c = &answerCounters{server: server}
-		for fam := range families {
-			for i, result := range answerResults {
-				c.total[fam][i] = answersTotal.WithLabelValues(server, p.name, familyType[fam], result)
-			}
-		}
-		p.counters.Store(c)
-	}
-	fam := v4
-	if qtype == dns.TypeAAAA {
-		fam = v6
-	}
-	c.total[fam][result].Inc()
-}
+func (realClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
-// pool is a set of names answered from a set of health-checked targets.
+// pool is a running pool: its fixed configuration, the state of its
+// targets, and the answers published from them. publish is the one place
+// where a decision (the pure choose) turns into published answers, metrics,
+// logs and timers.
 type pool struct {
-	name     string   // the first name: the pool's metric label and log name
-	names    []string // every name the pool answers for, lower case, fully qualified
-	targets  []target
-	byFamily [families][]int // target indexes of each family, best priority first, then config order
-	checks   []*health.Check
-	require  int // checks that must pass; 0: all
-	interval time.Duration
-	fast     time.Duration
-	timeout  time.Duration
-	rise     int
-	fall     int
-	watch    bool
-	ttl      uint32
+	*poolConfig
+	overrides *atomic.Pointer[overrideSet] // nil without an overrides file
+	clock     clock
 
-	policy      policy
-	maxAnswers  int // 0: no cap
-	minHealthy  int // UP targets a tier needs, or
-	minPercent  int // percent of its targets that must be UP (0: use minHealthy)
-	allDown     allDownPolicy
-	fallback    [families][]net.IP // all_down fallback addresses
-	startDown   bool               // targets count as down until their first verdict
-	degradedTTL uint32             // TTL while any target is down; 0: ttl
-	adaptiveMin uint32             // adaptive TTL bounds; adaptiveMax 0: off
-	adaptiveMax uint32
-	failback    time.Duration // a better tier must have been UP this long to win back
-	manual      bool          // never fail back on its own: only targets forced up win back
-	overrides   *atomic.Pointer[overrideSet]
-	regions     []*region
-	geoRegions  bool // some region matches geoip metadata
-
-	monitors []*health.Monitor // while started
+	monitors []*health.Monitor // while started; kept after stop for late queries
 	unsubs   []func()
+	holds    sync.WaitGroup // operator releases of hold-downs in flight
 
 	answers  [families]atomic.Pointer[answer]
 	regional [families][]atomic.Pointer[answer] // per region; nil: use answers
 	ready    atomic.Bool                        // every target has a first verdict
+	changeAt atomic.Int64                       // UnixNano when a hold-down ends and answers change; 0: none
 	counters atomic.Pointer[answerCounters]
 
-	mu        sync.Mutex // guards the fields below; held by probe goroutines only
-	states    []health.State
-	since     []time.Time // when each target entered its state
-	recovered []bool      // UP after having been DOWN: subject to the failback hold-down
-	forced    []overrideAction
-	replaying bool // states handed over from running monitors: not news
+	mu        sync.Mutex // guards the fields below; held by probe and timer goroutines only
+	states    []targetState
 	verdicts  int
 	failOpen  [families]bool
-	holdTimer *time.Timer // republishes when a hold-down ends
-	holdAt    time.Time   // when holdTimer fires
+	stopTimer func() bool // cancels the republish when a hold-down ends
+	timerAt   time.Time
 	stopped   bool
 }
 
-// init prepares derived fields once the pool's configuration is complete.
-func (p *pool) init() {
-	p.name = p.names[0]
-	for i, t := range p.targets {
-		p.byFamily[t.family()] = append(p.byFamily[t.family()], i)
-	}
-	for fam := range p.byFamily {
-		sort.SliceStable(p.byFamily[fam], func(a, b int) bool {
-			return p.targets[p.byFamily[fam][a]].priority < p.targets[p.byFamily[fam][b]].priority
-		})
-	}
-	p.states = make([]health.State, len(p.targets))
-	p.since = make([]time.Time, len(p.targets))
-	p.recovered = make([]bool, len(p.targets))
-	p.forced = make([]overrideAction, len(p.targets))
+func newPool(cfg *poolConfig, overrides *atomic.Pointer[overrideSet], clk clock) *pool {
+	p := &pool{poolConfig: cfg, overrides: overrides, clock: clk, states: make([]targetState, len(cfg.targets))}
 	for fam := range p.regional {
-		p.regional[fam] = make([]atomic.Pointer[answer], len(p.regions))
+		p.regional[fam] = make([]atomic.Pointer[answer], len(cfg.regions))
 	}
-	p.publish()
+	p.publish(false)
+	return p
 }
 
 // start subscribes to one monitor per target, sharing monitors with every
@@ -148,29 +66,14 @@ func (p *pool) init() {
 func (p *pool) start() {
 	acquireSeries(p)
 	targetOverride.DeletePartialMatch(prometheus.Labels{"pool": p.name}) // the new configuration says anew
-	p.mu.Lock()
-	p.applyOverrides()
-	p.replaying = true
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		p.replaying = false
-		p.mu.Unlock()
-	}()
-	for i, t := range p.targets {
-		m := health.Acquire(health.Spec{
-			Addr:         t.probeAddr,
-			Port:         t.probePort,
-			Checks:       p.checks,
-			Require:      p.require,
-			Interval:     p.interval,
-			FastInterval: p.fast,
-			Timeout:      p.timeout,
-			Rise:         p.rise,
-			Fall:         p.fall,
-			Watch:        p.watch,
-		})
-		p.monitors = append(p.monitors, m)
+	for i := range p.targets {
+		p.monitors = append(p.monitors, health.Acquire(p.spec(i)))
+	}
+	// Overrides first, then the states running monitors hand over: neither
+	// is news, so an all-down they add up to was counted by the previous
+	// configuration already.
+	p.applyOverrides(false)
+	for i, m := range p.monitors {
 		p.unsubs = append(p.unsubs, m.Subscribe(func(u health.Update) { p.observe(i, u) }))
 	}
 }
@@ -180,21 +83,21 @@ func (p *pool) start() {
 func (p *pool) stop() {
 	p.mu.Lock()
 	p.stopped = true
-	if p.holdTimer != nil {
-		p.holdTimer.Stop()
+	if p.stopTimer != nil {
+		p.stopTimer()
 	}
 	p.mu.Unlock()
+	p.holds.Wait()
 	for i, m := range p.monitors {
 		p.unsubs[i]()
 		m.Release()
 	}
 	p.unsubs = nil // monitors stays: queries may still read it for the adaptive TTL
-	for _, c := range p.checks {
-		c.Close()
-	}
 	releaseSeries(p)
 }
 
+// observe takes a monitor's update on target i. It runs on the monitor's
+// goroutine (or in Subscribe, for the state a running monitor hands over).
 func (p *pool) observe(i int, u health.Update) {
 	r, s := u.Result, u.State
 	if !u.Replay {
@@ -226,37 +129,55 @@ func (p *pool) observe(i int, u health.Update) {
 		switch {
 		case !r.OK:
 			log.Infof("Pool %s: target %s is %s (last probe: %s)", p.name, t.label, s, r.Reason)
-		case p.states[i] != health.Unknown:
+		case p.states[i].health != health.Unknown:
 			log.Infof("Pool %s: target %s is %s", p.name, t.label, s)
 		}
 	}
-	if p.states[i] == health.Unknown {
+	st := &p.states[i]
+	if st.health == health.Unknown {
 		p.verdicts++
 		if p.verdicts == len(p.targets) {
 			p.ready.Store(true)
 		}
 	}
-	p.states[i] = s
-	p.since[i] = u.Since
-	p.recovered[i] = u.Recovered
-	p.publish()
+	st.health, st.since, st.recovered = s, u.Since, u.Recovered
+	st.passed = st.passed || s == health.Up
+	if st.recovered && st.forced == overrideUp {
+		p.endHold(i)
+	}
+	p.publish(!u.Replay)
+}
+
+// endHold ends target i's failback hold-down for good, for every pool that
+// shares its monitor: an operator forced it up. The monitor tells its
+// subscribers, this pool included, so it is called outside this pool's
+// lock, in a goroutine of its own. Called with p.mu held.
+func (p *pool) endHold(i int) {
+	if p.stopped {
+		return
+	}
+	m := p.monitors[i]
+	p.holds.Go(m.EndHold)
 }
 
 // applyOverrides takes the operator overrides in force for each target,
-// logs and exports the changes, and republishes. Called with p.mu held.
-func (p *pool) applyOverrides() {
+// logs and exports the changes, and republishes. news as for publish.
+func (p *pool) applyOverrides(news bool) {
 	if p.overrides == nil {
 		return
 	}
 	set := p.overrides.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	changed := false
 	for i, t := range p.targets {
-		action, reason := set.lookup(p, t.label)
-		if action == p.forced[i] {
+		action, reason := set.lookup(p.names, t.label)
+		st := &p.states[i]
+		if action == st.forced {
 			continue
 		}
 		changed = true
-		if old := p.forced[i]; old != overrideNone {
+		if old := st.forced; old != overrideNone {
 			targetOverride.DeleteLabelValues(p.name, t.label, old.String())
 			log.Infof("Pool %s: target %s: override %s lifted", p.name, t.label, old)
 		}
@@ -264,84 +185,103 @@ func (p *pool) applyOverrides() {
 			targetOverride.WithLabelValues(p.name, t.label, action.String()).Set(1)
 			log.Infof("Pool %s: target %s: override %s (%s)", p.name, t.label, action, reason)
 		}
-		p.forced[i] = action
+		st.forced = action
+		if action == overrideUp && st.recovered {
+			p.endHold(i)
+		}
 	}
 	if changed {
-		p.publish()
+		p.publish(news)
 	}
 }
 
-// adaptiveTTL is the time until the answer could next change, in seconds,
-// clamped to the adaptive bounds: the earliest next scheduled probe of the
-// pool's targets plus the fast re-probes that confirm a change. (A crash
-// seen by the connection watch can change it sooner.)
-func (p *pool) adaptiveTTL(now time.Time) uint32 {
-	until := time.Duration(p.adaptiveMax) * time.Second
-	for _, m := range p.monitors {
-		until = min(until, m.NextProbe().Sub(now))
-	}
-	until += time.Duration(p.fall-1) * p.fast
-	ttl := uint32(max(until, 0) / time.Second)
-	return min(max(ttl, p.adaptiveMin), p.adaptiveMax)
-}
-
-// degraded reports whether any target is DOWN (or counts as down).
-func (p *pool) degraded() bool {
-	for i := range p.targets {
-		if p.forced[i] != overrideDrain && !p.up(i) {
-			return true
-		}
-	}
-	return false
-}
-
-// up reports whether target i counts as up: forced up by an operator, or
-// UP (or without a verdict yet, unless the pool starts its targets down) and
-// neither forced down nor drained.
-func (p *pool) up(i int) bool {
-	switch p.forced[i] {
-	case overrideUp:
-		return true
-	case overrideDown, overrideDrain:
-		return false
-	}
-	switch p.states[i] {
-	case health.Up:
-		return true
-	case health.Unknown:
-		return !p.startDown
-	}
-	return false
-}
-
-// publish rebuilds both families' answers from the current states. Called
-// with p.mu held (or before the pool is shared).
-func (p *pool) publish() {
-	for fam, idx := range p.byFamily {
-		if len(idx) == 0 {
+// publish rebuilds both families' answers from the current states, and
+// arranges to do it again when a failback hold-down ends. news says the
+// change happened now (it is not a state handed over by a reload), so an
+// all-down it causes is logged and counted. Called with p.mu held (or
+// before the pool is shared).
+func (p *pool) publish(news bool) {
+	now := p.clock.Now()
+	var until time.Time
+	degraded := p.degradedTTL > 0 && p.degraded(p.states)
+	for fam, tiers := range p.tiers {
+		if len(tiers) == 0 {
 			continue
 		}
-		a := p.choose(fam, idx)
+		a, ends := choose(p.poolConfig, p.states, fam, now)
+		until = earliest(until, ends)
 		a.ttl = p.ttl
-		if p.degradedTTL > 0 && p.degraded() {
+		if degraded {
 			a.ttl = p.degradedTTL
 		}
-		// All-down counts once verdicts exist (not for targets that merely
-		// start down) and not again for a state a reload handed over.
-		if down := a.result != resultHealthy; p.verdicts > 0 {
-			if down && !p.failOpen[fam] && !p.replaying {
-				allDownTotal.WithLabelValues(p.name, familyType[fam]).Inc()
-				log.Warningf("Pool %s: every %s target is down; all_down %s engages", p.name, familyType[fam], p.allDown)
-			}
-			p.failOpen[fam] = down
-		}
+		p.noteAllDown(fam, a.result != resultHealthy, news)
 		p.answers[fam].Store(a)
 		for reg := range p.regions {
-			ra := p.chooseRegional(reg, idx)
+			ra, ends := chooseRegional(p.poolConfig, p.states, fam, reg, now)
+			until = earliest(until, ends)
 			if ra != nil {
 				ra.ttl = a.ttl
 			}
 			p.regional[fam][reg].Store(ra)
 		}
 	}
+	p.changeAt.Store(unixNano(until))
+	p.republishAt(until)
+}
+
+// noteAllDown logs and counts a family going all-down. It counts once
+// verdicts exist, not for targets that merely start down.
+func (p *pool) noteAllDown(fam int, down, news bool) {
+	if p.verdicts == 0 {
+		return
+	}
+	if down && !p.failOpen[fam] && news {
+		allDownTotal.WithLabelValues(p.name, familyType[fam]).Inc()
+		log.Warningf("Pool %s: every %s target is down; all_down %s engages", p.name, familyType[fam], p.allDown)
+	}
+	p.failOpen[fam] = down
+}
+
+// republishAt arranges a republish at t, when a failback hold-down ends.
+// Called with p.mu held.
+func (p *pool) republishAt(t time.Time) {
+	if t.IsZero() || p.stopped || t.Equal(p.timerAt) {
+		return
+	}
+	if p.stopTimer != nil {
+		p.stopTimer()
+	}
+	p.timerAt = t
+	p.stopTimer = p.clock.AfterFunc(t.Sub(p.clock.Now()), func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.timerAt = time.Time{}
+		if !p.stopped {
+			p.publish(true)
+		}
+	})
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// adaptiveTTL is the time until the answer could next change, in seconds,
+// clamped to the adaptive bounds: the earliest moment a target's state
+// could change (its next probe round plus the confirmations still needed,
+// counting a failure streak under way) or a failback hold-down ends. (A
+// crash seen by the connection watch can change it sooner.)
+func (p *pool) adaptiveTTL(now time.Time) uint32 {
+	until := time.Duration(p.adaptiveMax) * time.Second
+	for _, m := range p.monitors {
+		until = min(until, m.EarliestChange().Sub(now))
+	}
+	if at := p.changeAt.Load(); at != 0 {
+		until = min(until, time.Unix(0, at).Sub(now))
+	}
+	ttl := uint32(max(until, 0) / time.Second)
+	return min(max(ttl, p.adaptiveMin), p.adaptiveMax)
 }

@@ -3,13 +3,11 @@ package failover
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/coredns/coredns/plugin/metadata"
-
-	"github.com/miekg/dns"
 )
 
 // region is a named set of client networks and geoip places whose clients
@@ -46,40 +44,31 @@ func parseRegion(args []string) (*region, error) {
 	return r, nil
 }
 
-// clientRegion returns the index of the region a query's client belongs to,
-// or -1: the region with the longest prefix containing the client's address
-// (the EDNS Client Subnet address when the query has one), else the first
-// region whose country or continent the geoip plugin's metadata names. It
-// also returns the ECS option the choice was based on, if any.
-func (p *pool) clientRegion(ctx context.Context, r *dns.Msg, remote net.Addr) (int, *dns.EDNS0_SUBNET) {
-	addr, ecs := clientAddr(r, remote)
+// clientRegion returns the index of the region a query's client belongs
+// to, or -1: the region with the longest prefix containing the client's
+// address (the EDNS Client Subnet address when the query has one), else the
+// first region whose country or continent the geoip plugin's metadata names.
+func (c *poolConfig) clientRegion(ctx context.Context, cl client) int {
 	best, bestBits := -1, -1
-	if addr.IsValid() {
-		for i, reg := range p.regions {
+	if cl.addr.IsValid() {
+		for i, reg := range c.regions {
 			for _, pre := range reg.prefixes {
-				if pre.Bits() > bestBits && pre.Contains(addr) {
+				if pre.Bits() > bestBits && pre.Contains(cl.addr) {
 					best, bestBits = i, pre.Bits()
 				}
 			}
 		}
 	}
-	if best >= 0 || !p.geoRegions {
-		return best, ecs
+	if best >= 0 || !c.geoRegions {
+		return best
 	}
 	country, continent := metaValue(ctx, "geoip/country/code"), metaValue(ctx, "geoip/continent/code")
-	for i, reg := range p.regions {
-		for _, c := range reg.countries {
-			if c == country {
-				return i, ecs
-			}
-		}
-		for _, c := range reg.continents {
-			if c == continent {
-				return i, ecs
-			}
+	for i, reg := range c.regions {
+		if slices.Contains(reg.countries, country) || slices.Contains(reg.continents, continent) {
+			return i
 		}
 	}
-	return -1, ecs
+	return -1
 }
 
 func metaValue(ctx context.Context, key string) string {
@@ -87,51 +76,4 @@ func metaValue(ctx context.Context, key string) string {
 		return strings.ToUpper(f())
 	}
 	return ""
-}
-
-// clientAddr is the ECS address of the query if it has one, else the source address.
-func clientAddr(r *dns.Msg, remote net.Addr) (netip.Addr, *dns.EDNS0_SUBNET) {
-	if opt := r.IsEdns0(); opt != nil {
-		for _, o := range opt.Option {
-			if ecs, ok := o.(*dns.EDNS0_SUBNET); ok {
-				if a, ok := netip.AddrFromSlice(ecs.Address); ok {
-					return a.Unmap(), ecs
-				}
-			}
-		}
-	}
-	switch a := remote.(type) {
-	case *net.UDPAddr:
-		return a.AddrPort().Addr().Unmap(), nil
-	case *net.TCPAddr:
-		return a.AddrPort().Addr().Unmap(), nil
-	}
-	return netip.Addr{}, nil
-}
-
-// chooseRegional builds the answer for clients of region reg: the UP
-// targets of that region's best tier with enough of them, or nil when the
-// region has none, so that its clients get the pool's global answer.
-func (p *pool) chooseRegional(reg int, idx []int) *answer {
-	var mine []int
-	for _, i := range idx {
-		if p.targets[i].region == reg && p.forced[i] != overrideDrain {
-			mine = append(mine, i)
-		}
-	}
-	for start := 0; start < len(mine); {
-		prio := p.targets[mine[start]].priority
-		end := start
-		var up []int
-		for ; end < len(mine) && p.targets[mine[end]].priority == prio; end++ {
-			if p.up(mine[end]) {
-				up = append(up, mine[end])
-			}
-		}
-		if len(up) > 0 && len(up) >= p.needed(end-start) {
-			return p.answerOf(up, resultHealthy)
-		}
-		start = end
-	}
-	return nil
 }

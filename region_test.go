@@ -45,7 +45,7 @@ func TestClientRegionFromGeoIP(t *testing.T) {
 			metadata.SetValueFunc(ctx, "geoip/country/code", func() string { return tc.country })
 			metadata.SetValueFunc(ctx, "geoip/continent/code", func() string { return tc.continent })
 		}
-		got, _ := p.clientRegion(ctx, r, &net.UDPAddr{IP: net.ParseIP(tc.remote), Port: 5353})
+		got := p.clientRegion(ctx, clientOf(r, &net.UDPAddr{IP: net.ParseIP(tc.remote), Port: 5353}))
 		if got != tc.want {
 			t.Errorf("Client %s (%s/%s): region %d, want %d", tc.remote, tc.country, tc.continent, got, tc.want)
 		}

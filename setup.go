@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coredns/caddy"
@@ -49,8 +50,13 @@ func setup(c *caddy.Controller) error {
 	}
 	// Probing starts in OnStartup, never here: a reload that fails after
 	// setup never calls OnShutdown, and its goroutines would leak.
+	f.gen = generationOf(c)
+	f.gen.handlers = append(f.gen.handlers, f)
 	c.OnStartup(f.OnStartup)
 	c.OnShutdown(f.OnShutdown)
+	// Registered on the instance that keeps running when a reload fails:
+	// the failed instance's handlers may have started probing.
+	c.OnRestartFailed(sweep)
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		f.Next = next
 		return f
@@ -71,6 +77,7 @@ func parse(c *caddy.Controller) (*Failover, error) {
 		serial:   uint32(time.Now().Unix()),
 	}
 	poolLines := map[string]int{} // pool name -> line of its pool
+	var configs []*poolConfig
 	blocks := 0
 	for c.Next() {
 		if blocks > 0 {
@@ -86,11 +93,11 @@ func parse(c *caddy.Controller) (*Failover, error) {
 		for c.NextBlock() {
 			switch c.Val() {
 			case "pool":
-				p, err := parsePool(c, f, poolLines)
+				p, err := parsePool(c, f.zones, poolLines)
 				if err != nil {
 					return nil, err
 				}
-				f.pools = append(f.pools, p)
+				configs = append(configs, p)
 			case "overrides":
 				if err := parseOverridesProperty(c, f); err != nil {
 					return nil, err
@@ -99,19 +106,26 @@ func parse(c *caddy.Controller) (*Failover, error) {
 				return nil, c.Errf("unknown property '%s': inside 'failover {' write 'pool NAME... {' blocks or 'overrides FILE'", c.Val())
 			}
 		}
-		if len(f.pools) == 0 {
+		if len(configs) == 0 {
 			return nil, errAt(c, line, "failover has no pool: add 'pool NAME {' with a 'target' and a 'check' inside its block")
+		}
+	}
+	f.block = strings.Join(c.ServerBlockKeys, " ")
+	var overrides *atomic.Pointer[overrideSet]
+	if f.overrides != nil {
+		overrides = &f.overrides.current
+	}
+	for _, cfg := range configs {
+		cfg.finish()
+		p := newPool(cfg, overrides, realClock{})
+		f.pools = append(f.pools, p)
+		for i, name := range cfg.names {
+			f.names[name] = poolName{pool: p, zone: cfg.zones[i]}
 		}
 	}
 	for name, entry := range f.names {
 		f.markExisting(name, entry.zone)
 		f.negTTL = min(f.negTTL, entry.pool.ttl)
-	}
-	for _, p := range f.pools {
-		if f.overrides != nil {
-			p.overrides = &f.overrides.current
-		}
-		p.init()
 	}
 	return f, nil
 }
@@ -144,15 +158,15 @@ func (f *Failover) markExisting(name, zone string) {
 	}
 }
 
-func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*pool, error) {
+func parsePool(c *caddy.Controller, zones []string, poolLines map[string]int) (*poolConfig, error) {
 	line := c.Line()
 	args := c.RemainingArgs()
 	if len(args) == 0 {
 		return nil, c.Err("pool has no name: write 'pool www.example.org {'")
 	}
-	p := &pool{interval: defaultInterval, rise: defaultRise, fall: defaultFall, ttl: defaultTTL, watch: true}
+	p := &poolConfig{interval: defaultInterval, rise: defaultRise, fall: defaultFall, ttl: defaultTTL, watch: true}
 	for _, a := range args {
-		name, zone, err := poolNameIn(a, f.zones)
+		name, zone, err := poolNameIn(a, zones)
 		if err != nil {
 			return nil, c.Err(err.Error())
 		}
@@ -161,7 +175,7 @@ func parsePool(c *caddy.Controller, f *Failover, poolLines map[string]int) (*poo
 		}
 		poolLines[name] = line
 		p.names = append(p.names, name)
-		f.names[name] = poolName{pool: p, zone: zone}
+		p.zones = append(p.zones, zone)
 	}
 	if !c.NextArg() || c.Val() != "{" {
 		return nil, c.Errf("pool %s needs a block: write 'pool %s {', then its targets and check, and '}' on its own line", args[0], strings.Join(args, " "))
@@ -457,7 +471,7 @@ func parseOverridesProperty(c *caddy.Controller, f *Failover) error {
 }
 
 // parseMinHealthy reads 'min_healthy N' or 'min_healthy N%'.
-func parseMinHealthy(c *caddy.Controller, p *pool) error {
+func parseMinHealthy(c *caddy.Controller, p *poolConfig) error {
 	args := c.RemainingArgs()
 	const usage = "min_healthy takes a count or a percentage of a tier's targets: write e.g. 'min_healthy 2' or 'min_healthy 50%'"
 	if len(args) != 1 {
@@ -480,7 +494,7 @@ func parseMinHealthy(c *caddy.Controller, p *pool) error {
 }
 
 // parseAllDown reads 'all_down best_tier|all|servfail|nodata|fallback ADDRESS...'.
-func parseAllDown(c *caddy.Controller, p *pool) error {
+func parseAllDown(c *caddy.Controller, p *poolConfig) error {
 	const usage = "all_down takes best_tier, all, servfail, nodata or 'fallback ADDRESS...'"
 	args := c.RemainingArgs()
 	if len(args) == 0 {

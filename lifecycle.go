@@ -1,0 +1,128 @@
+package failover
+
+import (
+	"context"
+	"sync"
+
+	"github.com/coredns/caddy"
+)
+
+// A generation is the failover handlers of one caddy instance: one load of
+// the Corefile. caddy runs a new instance's OnStartup before it starts that
+// instance's servers; when starting them fails (a port in use, say), it
+// drops the instance without calling OnShutdown, and removes it from
+// caddy.Instances(). A started generation whose instance is no longer
+// listed has therefore failed (or stopped), and sweep stops what it
+// acquired. Sweeps run when a reload fails (OnRestartFailed of the
+// instance that keeps running) and whenever a generation starts, which
+// catches a failed reload of a Corefile that had no failover before.
+type generation struct {
+	handlers []*Failover
+	// listed: caddy listed the instance when the generation started. A
+	// generation never listed (one built by a test controller) is never swept.
+	listed bool
+}
+
+type generationKey struct{}
+
+// generationOf returns the generation of the instance c is setting up.
+func generationOf(c *caddy.Controller) *generation {
+	if g, ok := c.Get(generationKey{}).(*generation); ok {
+		return g
+	}
+	g := &generation{}
+	c.Set(generationKey{}, g)
+	return g
+}
+
+// started holds the generations with a started handler.
+var started = struct {
+	sync.Mutex
+	gens map[*generation]bool
+}{gens: map[*generation]bool{}}
+
+// listedGenerations returns the generations of the instances caddy lists.
+func listedGenerations() map[*generation]bool {
+	out := map[*generation]bool{}
+	for _, inst := range caddy.Instances() {
+		inst.StorageMu.RLock()
+		if g, ok := inst.Storage[generationKey{}].(*generation); ok {
+			out[g] = true
+		}
+		inst.StorageMu.RUnlock()
+	}
+	return out
+}
+
+// sweep stops every started generation whose instance caddy dropped.
+func sweep() error {
+	listed := listedGenerations()
+	started.Lock()
+	var dead []*generation
+	for g := range started.gens {
+		if g.listed && !listed[g] {
+			dead = append(dead, g)
+			delete(started.gens, g)
+		}
+	}
+	started.Unlock()
+	for _, g := range dead {
+		for _, f := range g.handlers {
+			f.OnShutdown()
+		}
+	}
+	return nil
+}
+
+// OnStartup starts probing. caddy calls it before the instance's servers
+// start; if they then fail to start, sweep undoes it.
+func (f *Failover) OnStartup() error {
+	sweep()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.started {
+		return nil
+	}
+	if f.gen != nil {
+		started.Lock()
+		f.gen.listed = f.gen.listed || listedGenerations()[f.gen]
+		started.gens[f.gen] = true
+		started.Unlock()
+	}
+	for _, p := range f.pools {
+		p.start()
+	}
+	if o := f.overrides; o != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		o.cancel = cancel
+		o.wg.Go(func() { o.watch(ctx, f.applyOverrides) })
+	}
+	f.started = true
+	return nil
+}
+
+// applyOverrides hands a newly read overrides file to every pool.
+func (f *Failover) applyOverrides() {
+	for _, p := range f.pools {
+		p.applyOverrides(true)
+	}
+}
+
+// OnShutdown stops probing; it returns once every probe goroutine that no
+// newer configuration shares has ended. It is safe to call more than once.
+func (f *Failover) OnShutdown() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.started {
+		return nil
+	}
+	if o := f.overrides; o != nil {
+		o.cancel()
+		o.wg.Wait()
+	}
+	for _, p := range f.pools {
+		p.stop()
+	}
+	f.started = false
+	return nil
+}

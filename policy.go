@@ -1,0 +1,245 @@
+package failover
+
+import (
+	"slices"
+	"time"
+
+	"github.com/failover-dns/failover/health"
+)
+
+// policy picks the answer's targets from the chosen tier.
+type policy uint8
+
+const (
+	policyPriority   policy = iota // every UP target of the tier
+	policyFirst                    // the first UP target in configuration order
+	policyWeighted                 // weighted random
+	policyRoundRobin               // every UP target, rotated per query
+	policyRandom                   // every UP target, shuffled per query
+	policyHash                     // rendezvous hash of the client's subnet
+)
+
+var policyNames = map[string]policy{
+	"priority": policyPriority, "first": policyFirst, "weighted": policyWeighted,
+	"round_robin": policyRoundRobin, "random": policyRandom, "hash": policyHash,
+}
+
+// allDownPolicy says what a family answers when none of its targets is up.
+type allDownPolicy uint8
+
+const (
+	allDownBestTier allDownPolicy = iota
+	allDownAll
+	allDownServfail
+	allDownNodata
+	allDownFallback
+)
+
+var allDownNames = []string{"best_tier", "all", "servfail", "nodata", "fallback"}
+
+func (a allDownPolicy) String() string { return allDownNames[a] }
+
+// targetState is what a pool knows of one target when it chooses answers.
+type targetState struct {
+	health    health.State
+	since     time.Time // when the target entered its health state
+	recovered bool      // UP after having been DOWN: subject to the failback hold-down
+	passed    bool      // passed a probe round at some point
+	forced    overrideAction
+}
+
+// up reports whether a target counts as up: forced up by an operator, or
+// UP (or without a verdict yet, unless the pool starts its targets down)
+// and neither forced down nor drained.
+func (c *poolConfig) up(s targetState) bool {
+	switch s.forced {
+	case overrideUp:
+		return true
+	case overrideDown, overrideDrain:
+		return false
+	}
+	switch s.health {
+	case health.Up:
+		return true
+	case health.Unknown:
+		return !c.startDown
+	}
+	return false
+}
+
+// held reports whether a target that counts as up waits out its failback
+// hold-down, and when that ends (zero for a manual hold, which only an
+// operator ends).
+func (c *poolConfig) held(s targetState, now time.Time) (bool, time.Time) {
+	if !s.recovered || s.forced == overrideUp || (!c.manual && c.failback == 0) {
+		return false, time.Time{}
+	}
+	if c.manual {
+		return true, time.Time{}
+	}
+	ready := s.since.Add(c.failback)
+	if !ready.After(now) {
+		return false, time.Time{}
+	}
+	return true, ready
+}
+
+// degraded reports whether any target is DOWN (or counts as down).
+func (c *poolConfig) degraded(states []targetState) bool {
+	for _, s := range states {
+		if s.forced != overrideDrain && !c.up(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// choose decides a family's answer from the targets' states at time now,
+// and says until when that decision holds on its own (zero: until a state
+// changes). The answer is the UP targets of the best priority tier that
+// has enough of them (min_healthy, at least one); failing that, the best
+// tier with any UP target; failing that, the all_down policy. Drained
+// targets take no part. A target that recovered takes part only once its
+// failback hold-down is over (or, with manual failback, once an operator
+// forced it up); targets on hold are used when nothing else is up.
+func choose(c *poolConfig, states []targetState, fam int, now time.Time) (*answer, time.Time) {
+	var fallbackTier, heldBack []int
+	var until time.Time
+	for _, tier := range c.tiers[fam] {
+		var up, held []int
+		size := 0
+		for _, i := range tier {
+			s := states[i]
+			if s.forced == overrideDrain {
+				continue
+			}
+			size++
+			if !c.up(s) {
+				continue
+			}
+			if onHold, ends := c.held(s, now); onHold {
+				held = append(held, i)
+				until = earliest(until, ends)
+				continue
+			}
+			up = append(up, i)
+		}
+		if len(up) > 0 && len(up) >= c.needed(size) {
+			return c.answerOf(up, resultHealthy), until
+		}
+		if len(up) > 0 && fallbackTier == nil {
+			fallbackTier = up
+		}
+		if heldBack == nil {
+			heldBack = held
+		}
+	}
+	if fallbackTier == nil {
+		fallbackTier = heldBack // a held-back tier beats having nothing
+	}
+	if fallbackTier != nil {
+		return c.answerOf(fallbackTier, resultHealthy), until
+	}
+	return c.allDownAnswer(states, fam), until
+}
+
+// allDownAnswer is a family's answer when none of its targets counts as up.
+func (c *poolConfig) allDownAnswer(states []targetState, fam int) *answer {
+	var live [][]int // the tiers without their drained targets
+	passed := false
+	for _, tier := range c.tiers[fam] {
+		var in []int
+		for _, i := range tier {
+			if states[i].forced != overrideDrain {
+				in = append(in, i)
+				passed = passed || states[i].passed
+			}
+		}
+		if len(in) > 0 {
+			live = append(live, in)
+		}
+	}
+	switch {
+	case c.allDown == allDownServfail:
+		return &answer{result: resultServfail}
+	case c.allDown == allDownNodata, len(live) == 0:
+		return &answer{result: resultNodata}
+	case c.allDown == allDownFallback:
+		if len(c.fallback[fam]) == 0 {
+			return &answer{result: resultNodata}
+		}
+		a := &answer{ips: c.fallback[fam], result: resultFailOpen}
+		for range a.ips {
+			a.weights = append(a.weights, 1)
+		}
+		return a
+	case c.startDown && !passed:
+		// Nothing is answered from a target before it passed a probe:
+		// resolvers try another server during these first moments.
+		return &answer{result: resultServfail}
+	case c.allDown == allDownAll:
+		all := slices.Concat(live...)
+		slices.Sort(all) // configuration order
+		return c.answerOf(all, resultFailOpen)
+	}
+	return c.answerOf(live[0], resultFailOpen)
+}
+
+// chooseRegional decides the answer for clients of region reg: the UP
+// targets of that region's best tier with enough of them, or nil when the
+// region has none, so that its clients get the pool's global answer.
+// Failback hold-downs apply as in choose; until says when one ends.
+func chooseRegional(c *poolConfig, states []targetState, fam, reg int, now time.Time) (*answer, time.Time) {
+	var until time.Time
+	for _, tier := range c.tiers[fam] {
+		var up []int
+		size := 0
+		for _, i := range tier {
+			s := states[i]
+			if c.targets[i].region != reg || s.forced == overrideDrain {
+				continue
+			}
+			size++
+			if !c.up(s) {
+				continue
+			}
+			if onHold, ends := c.held(s, now); onHold {
+				until = earliest(until, ends)
+				continue
+			}
+			up = append(up, i)
+		}
+		if len(up) > 0 && len(up) >= c.needed(size) {
+			return c.answerOf(up, resultHealthy), until
+		}
+	}
+	return nil, until
+}
+
+// earliest returns the earlier of two times, a zero time meaning "never".
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// needed is how many UP targets a tier of size n needs to be chosen: the
+// min_healthy count (at most the tier's size, so a small backup tier can
+// qualify) or percentage, and at least one.
+func (c *poolConfig) needed(n int) int {
+	if c.minPercent > 0 {
+		return max(1, (n*c.minPercent+99)/100)
+	}
+	return max(1, min(c.minHealthy, n))
+}
+
+// answerOf makes an answer of targets, given in configuration order.
+func (c *poolConfig) answerOf(targets []int, result int) *answer {
+	a := &answer{result: result}
+	for _, i := range targets {
+		a.ips = append(a.ips, c.targets[i].ip)
+		a.weights = append(a.weights, c.targets[i].weight)
+	}
+	return a
+}
