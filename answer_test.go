@@ -5,6 +5,8 @@ import (
 	"math"
 	"net"
 	"testing"
+
+	"github.com/miekg/dns"
 )
 
 func testAnswer(weights ...int) *answer {
@@ -137,6 +139,54 @@ func TestMinHealthyNeeded(t *testing.T) {
 		p := &poolConfig{minHealthy: tc.count, minPercent: tc.pct}
 		if got := p.needed(tc.tier); got != tc.want {
 			t.Errorf("min_healthy %d / %d%% of %d targets: need %d, want %d", tc.count, tc.pct, tc.tier, got, tc.want)
+		}
+	}
+}
+
+// hashKeys returns the hash keys of n client /24 subnets, as clientOf and
+// hashKey make them for queries from those subnets.
+func hashKeys(n int) [][]byte {
+	keys := make([][]byte, n)
+	for i := range keys {
+		remote := &net.UDPAddr{IP: net.IPv4(10, byte(i>>8), byte(i), 1).To4(), Port: 5353}
+		keys[i] = clientOf(new(dns.Msg), remote).hashKey(make([]byte, 0, 17))
+	}
+	return keys
+}
+
+// TestPolicyHashShares: over 10,000 client subnets, targets whose addresses
+// differ only in the last byte get shares proportional to their weights
+// (within 3 points), and when one leaves, no client of another moves.
+func TestPolicyHashShares(t *testing.T) {
+	keys := hashKeys(10000)
+	for _, weights := range [][]int{{1, 1, 1, 1}, {2, 2, 1, 1}, {1, 3}, {5, 1, 1, 1, 1, 1}, {1, 1}, {10, 1}} {
+		a := testAnswer(weights...)
+		var buf [maxPick]net.IP
+		total := 0
+		for _, w := range weights {
+			total += w
+		}
+		counts := map[string]int{}
+		before := make([]string, len(keys))
+		for i, k := range keys {
+			before[i] = a.pick(policyHash, 0, k, &buf)[0].String()
+			counts[before[i]]++
+		}
+		for i, w := range weights {
+			want := float64(w) / float64(total)
+			if got := float64(counts[a.ips[i].String()]) / float64(len(keys)); math.Abs(got-want) > 0.03 {
+				t.Errorf("Weights %v: %s serves %.3f of subnets, want %.3f ± 0.03", weights, a.ips[i], got, want)
+			}
+		}
+		// The first target leaves: only its clients move.
+		rest := &answer{ips: a.ips[1:], weights: a.weights[1:]}
+		for i, k := range keys {
+			if before[i] == a.ips[0].String() {
+				continue
+			}
+			if got := rest.pick(policyHash, 0, k, &buf)[0].String(); got != before[i] {
+				t.Fatalf("Weights %v: subnet %d moved from %s to %s when another target left", weights, i, before[i], got)
+			}
 		}
 	}
 }
