@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/coredns/test"
+	"github.com/failover-dns/failover/health"
+
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -179,5 +182,82 @@ func TestReloadKeepsState(t *testing.T) {
 	}
 	if got := metricValue(t, "coredns_failover_target_up", map[string]string{"pool": "www.example.org.", "target": "127.0.0.1"}); got != 0 {
 		t.Errorf("target_up for the DOWN primary after the reload: %v, want 0", got)
+	}
+}
+
+// TestFailedReloadReleasesProbes: a reload that fails because a port is in
+// use (caddy runs OnStartup before it starts the servers, then drops the
+// instance without OnShutdown) leaves no probe loop, goroutine or metric
+// series behind, however often it is repeated; a good reload afterwards
+// runs exactly the probe loops of the new configuration.
+func TestFailedReloadReleasesProbes(t *testing.T) {
+	var removedHits atomic.Int64
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Context().Value(http.LocalAddrContextKey).(net.Addr).String(), "127.0.0.3:") {
+			removedHits.Add(1)
+		}
+	})
+	_, port := startBackends(t, handler, "127.0.0.1", "127.0.0.3")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	pool := func(name, target string) string {
+		return fmt.Sprintf(`
+		pool %s {
+			target %s
+			check http://%s:%s/
+			interval 100ms
+			timeout 50ms
+		}`, name, target, name, port)
+	}
+	corefile := func(pools, extra string) string {
+		return "example.org:0 {\n\tfailover {" + pools + "\n\t}\n}\n" + extra
+	}
+	time.Sleep(50 * time.Millisecond)
+	ignore := goleak.IgnoreCurrent()
+
+	s := startCoreDNS(t, corefile(pool("www.example.org", "127.0.0.1"), ""))
+	s.waitAnswer(t, "www.example.org.", dns.TypeA, recoverLimit, "127.0.0.1")
+	if got := health.Running(); got != 1 {
+		t.Fatalf("%d probe loops run for one target", got)
+	}
+	_, busyPort, _ := net.SplitHostPort(busy.Addr().String())
+	failing := corefile(pool("www.example.org", "127.0.0.1")+pool("gone.example.org", "127.0.0.3"),
+		"example.net:"+busyPort+" {\n\tbind 127.0.0.1\n\twhoami\n}\n")
+	for i := range 3 {
+		inst, err := s.inst.Restart(test.NewInput(failing))
+		if err == nil {
+			s.inst = inst
+			t.Fatalf("Reload %d onto a busy port succeeded", i+1)
+		}
+		if got := health.Running(); got != 1 {
+			t.Fatalf("After failed reload %d: %d probe loops run, want 1", i+1, got)
+		}
+	}
+	hits := removedHits.Load()
+	time.Sleep(time.Second) // ten intervals of the failed configuration's pool
+	if more := removedHits.Load() - hits; more > 0 {
+		t.Errorf("The target of a failed reload got %d probes after the reload failed", more)
+	}
+	if got := metricValue(t, "coredns_failover_target_up", map[string]string{"pool": "gone.example.org."}); got != -1 {
+		t.Errorf("A pool of a failed reload has a target_up series (value %v)", got)
+	}
+	if got, err := s.answers("www.example.org.", dns.TypeA); err != nil || len(got) != 1 {
+		t.Errorf("The running configuration stopped answering after failed reloads: %v (%v)", got, err)
+	}
+
+	s.restart(t, corefile(pool("www.example.org", "127.0.0.1")+pool("api.example.org", "127.0.0.3"), ""))
+	s.waitAnswer(t, "api.example.org.", dns.TypeA, recoverLimit, "127.0.0.3")
+	if got := health.Running(); got != 2 {
+		t.Errorf("After a good reload: %d probe loops run, want 2", got)
+	}
+	s.stop()
+	if got := health.Running(); got != 0 {
+		t.Errorf("After the stop: %d probe loops run", got)
+	}
+	if err := goleak.Find(ignore); err != nil {
+		t.Errorf("Goroutines left after failed reloads, a good reload and a stop:\n%v", err)
 	}
 }
