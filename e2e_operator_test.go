@@ -66,6 +66,23 @@ func TestFailbackHoldDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.waitAnswer(t, "manual.example.org.", dns.TypeA, 5*time.Second, "127.0.0.1")
+
+	// The up ended the hold-down for good: removing the line leaves the
+	// primary answered, and no longer pinned up, so that it leaves the
+	// answers when it dies.
+	if err := os.WriteFile(overrides, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the override to be lifted", func() bool {
+		return metricValue(t, "coredns_failover_target_override", map[string]string{"pool": "manual.example.org."}) == -1
+	})
+	for start := time.Now(); time.Since(start) < time.Second; time.Sleep(50 * time.Millisecond) {
+		if got, err := s.answers("manual.example.org.", dns.TypeA); err != nil || len(got) != 1 || got[0] != "127.0.0.1" {
+			t.Fatalf("After the up line was removed: %v (%v), want the primary still", got, err)
+		}
+	}
+	bs[0].stop()
+	s.waitAnswer(t, "manual.example.org.", dns.TypeA, detectLimit, "127.0.0.2")
 }
 
 // TestOverridesFile: an operator drains and forces targets live; a
