@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/test"
 
@@ -35,16 +36,35 @@ func corefileExamples(t *testing.T) []string {
 	return blocks
 }
 
-var poolLine = regexp.MustCompile(`(?m)^\s*pool\s+([^{]+)\{`)
+var (
+	poolLine     = regexp.MustCompile(`(?m)^\s*pool\s+([^{]+)\{`)
+	blockLine    = regexp.MustCompile(`(?m)^(\S+)\s*\{`)
+	failoverLine = regexp.MustCompile(`(?m)^\s*failover\s+([^{]+)\{`)
+)
+
+// exampleZones returns the zones failover serves in a Corefile example:
+// the failover line's zones, else the server block's.
+func exampleZones(corefile string) []string {
+	if m := failoverLine.FindStringSubmatch(corefile); m != nil {
+		return strings.Fields(m[1])
+	}
+	var zones []string
+	for _, m := range blockLine.FindAllStringSubmatch(corefile, -1) {
+		zones = append(zones, m[1])
+	}
+	return zones
+}
 
 // TestReadmeExamples starts every Corefile example of README.md exactly as
 // written (port 53 included) in a network namespace of its own, where the
 // documentation addresses the examples probe are local and unused, and asks
-// each pool name for its A records over UDP and TCP.
+// each pool name for A, AAAA, MX and TXT, and each zone apex for its SOA,
+// over UDP and TCP.
 func TestReadmeExamples(t *testing.T) {
 	if !inOwnNetns(t) {
 		return
 	}
+	startUpstream(t, "192.0.2.53:53")
 	examples := corefileExamples(t)
 	if len(examples) < 3 {
 		t.Fatalf("Found %d corefile examples in README.md, expected at least 3", len(examples))
@@ -60,22 +80,65 @@ func TestReadmeExamples(t *testing.T) {
 		if len(names) == 0 {
 			t.Errorf("Example %d has no pool", i+1)
 		}
+		// Replies that come from forward's upstream are not authoritative.
+		forwards := strings.Contains(corefile, "forward ")
 		for _, m := range names {
 			for _, name := range strings.Fields(m[1]) {
-				// The examples' targets are unreachable here: a pool answers its
-				// addresses or, where its all_down policy says so, SERVFAIL.
-				for _, proto := range []string{"udp", "tcp"} {
-					r, err := s.query(proto, name, dns.TypeA)
-					switch {
-					case err != nil:
-						t.Errorf("Example %d: %s A over %s: %v", i+1, name, proto, err)
-					case r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0 && r.Authoritative, r.Rcode == dns.RcodeServerFailure:
-					default:
-						t.Errorf("Example %d: %s A over %s: got %v", i+1, name, proto, r)
-					}
+				for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypeTXT} {
+					checkExampleAnswer(t, s, i+1, dns.Fqdn(name), qtype, forwards)
 				}
 			}
 		}
+		for _, zone := range exampleZones(corefile) {
+			if zone != "." {
+				checkExampleAnswer(t, s, i+1, dns.Fqdn(zone), dns.TypeSOA, forwards)
+			}
+		}
 		s.stop()
+	}
+}
+
+// checkExampleAnswer asks qname/qtype over UDP and TCP. The examples'
+// targets are unreachable here: A and AAAA get addresses (failing open),
+// NODATA (no target of the family) or, where the pool's all_down or startup
+// policy says so, SERVFAIL. Other types get NOERROR, authoritative unless
+// the example forwards them to an upstream.
+func checkExampleAnswer(t *testing.T, s *coreDNS, example int, qname string, qtype uint16, forwards bool) {
+	t.Helper()
+	address := qtype == dns.TypeA || qtype == dns.TypeAAAA
+	for _, proto := range []string{"udp", "tcp"} {
+		r, err := s.query(proto, qname, qtype)
+		switch {
+		case err != nil:
+			t.Errorf("Example %d: %s %s over %s: %v", example, qname, dns.TypeToString[qtype], proto, err)
+		case r.Rcode == dns.RcodeServerFailure && address:
+		case r.Rcode == dns.RcodeSuccess && (r.Authoritative || (forwards && len(r.Answer) == 0)):
+		default:
+			t.Errorf("Example %d: %s %s over %s: got %v", example, qname, dns.TypeToString[qtype], proto, r)
+		}
+	}
+}
+
+// startUpstream serves addr (UDP and TCP) as the upstream the examples
+// forward to: it knows no name, so it answers NXDOMAIN to everything. It
+// shares port 53 with the examples (SO_REUSEPORT, as CoreDNS binds), and
+// the kernel gives its own address to the more specific socket.
+func startUpstream(t *testing.T, addr string) {
+	t.Helper()
+	handler := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeNameError)
+		w.WriteMsg(m)
+	})
+	for _, proto := range []string{"udp", "tcp"} {
+		started := make(chan struct{})
+		srv := &dns.Server{Addr: addr, Net: proto, Handler: handler, ReusePort: true, ReuseAddr: true, NotifyStartedFunc: func() { close(started) }}
+		go srv.ListenAndServe()
+		select {
+		case <-started:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("The upstream on %s/%s did not start", addr, proto)
+		}
+		t.Cleanup(func() { srv.Shutdown() })
 	}
 }
