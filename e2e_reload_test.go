@@ -261,3 +261,38 @@ func TestFailedReloadReleasesProbes(t *testing.T) {
 		t.Errorf("Goroutines left after failed reloads, a good reload and a stop:\n%v", err)
 	}
 }
+
+// TestStartAndReloadLogged: start-up and every reload log one line per
+// server block with its pools, targets, and the probe loops kept, started
+// and left to stop.
+func TestStartAndReloadLogged(t *testing.T) {
+	_, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2", "127.0.0.3")
+	logs := captureLog(t)
+	corefile := func(targets ...string) string {
+		lines := ""
+		for _, tg := range targets {
+			lines += "\n\t\t\ttarget " + tg
+		}
+		return `example.org:0 {
+	failover {
+		pool www.example.org {` + lines + `
+			check tcp://www.example.org:` + port + `
+		}
+	}
+}`
+	}
+	s := startCoreDNS(t, corefile("127.0.0.1", "127.0.0.2"))
+	s.waitAnswer(t, "www.example.org.", dns.TypeA, recoverLimit, "127.0.0.1", "127.0.0.2")
+	s.restart(t, corefile("127.0.0.1", "127.0.0.3"))
+	// Queries after a reload also wake the previous servers' readers, which
+	// share the sockets, so that the test's stop does not wait on them.
+	s.waitAnswer(t, "www.example.org.", dns.TypeA, recoverLimit, "127.0.0.1", "127.0.0.3")
+	for _, want := range []string{
+		"Server block dns://example.org.:0: 1 pools, 2 targets; probe loops: 0 kept, 2 started, 0 to stop",
+		"Server block dns://example.org.:0: 1 pools, 2 targets; probe loops: 1 kept, 1 started, 1 to stop",
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("The log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}

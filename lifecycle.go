@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/coredns/caddy"
+	"github.com/failover-dns/failover/health"
 )
 
 // A generation is the failover handlers of one caddy instance: one load of
@@ -89,9 +90,11 @@ func (f *Failover) OnStartup() error {
 		started.gens[f.gen] = true
 		started.Unlock()
 	}
+	running := health.Running()
 	for _, p := range f.pools {
 		p.start()
 	}
+	f.logStart(health.Running() - running)
 	if o := f.overrides; o != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		o.cancel = cancel
@@ -125,4 +128,63 @@ func (f *Failover) OnShutdown() error {
 	}
 	f.started = false
 	return nil
+}
+
+// logStart logs what this server block's start did: its pools and targets,
+// and the probe loops it took over from running ones, started, and leaves
+// to stop with the configuration it replaces. Called with f.mu held.
+func (f *Failover) logStart(startedLoops int) {
+	mine := f.monitorSet()
+	targets := 0
+	for _, p := range f.pools {
+		targets += len(p.targets)
+	}
+	stopping := 0
+	if prev := f.previous(); prev != nil {
+		for m := range prev.monitorSet() {
+			if !mine[m] {
+				stopping++
+			}
+		}
+	}
+	log.Infof("Server block %s: %d pools, %d targets; probe loops: %d kept, %d started, %d to stop",
+		f.block, len(f.pools), targets, len(mine)-startedLoops, startedLoops, stopping)
+}
+
+// monitorSet returns the distinct monitors the handler's pools use.
+func (f *Failover) monitorSet() map[*health.Monitor]bool {
+	set := map[*health.Monitor]bool{}
+	for _, p := range f.pools {
+		for _, m := range p.monitors {
+			set[m] = true
+		}
+	}
+	return set
+}
+
+// previous returns the running handler of another generation for the same
+// server block: the one this handler replaces on a reload.
+func (f *Failover) previous() *Failover {
+	var candidates []*Failover
+	started.Lock()
+	for g := range started.gens {
+		for _, h := range g.handlers {
+			if g != f.gen && h.block == f.block {
+				candidates = append(candidates, h)
+			}
+		}
+	}
+	started.Unlock() // before taking a handler's lock: OnStartup takes them the other way round
+	for _, h := range candidates {
+		if h.isStarted() {
+			return h
+		}
+	}
+	return nil
+}
+
+func (f *Failover) isStarted() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.started
 }
