@@ -2,6 +2,10 @@
 GO       ?= go
 PKGS     := ./...
 COREDNS  := ./coredns
+# staticcheck, pinned: v0.8.2 is release 2026.2.2, which supports the Go of go.mod (1.26).
+STATICCHECK_VERSION := v0.8.2
+BIN      := $(CURDIR)/.bin
+STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 
 .PHONY: all coredns test lint demo bench clean
 
@@ -15,10 +19,17 @@ coredns:
 test: lint
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-lint:
+lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
+
+# The binary's name carries its version, so that changing the pin reinstalls it.
+$(STATICCHECK):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(BIN)/staticcheck $@
 
 # CoreDNS with failover in front of three local demo backends.
 demo: coredns
@@ -31,4 +42,4 @@ bench:
 
 clean:
 	rm -f $(COREDNS)
-	rm -rf .bench
+	rm -rf .bench .bin
