@@ -38,9 +38,11 @@ $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	mv $(BIN)/staticcheck $@
 
-# CoreDNS with failover in front of three local demo backends.
+# CoreDNS with failover in front of three local demo backends, on
+# 127.0.0.1 port DNS_PORT (make demo DNS_PORT=5300; 0 picks a free port).
+DNS_PORT ?= 1053
 demo: coredns
-	$(GO) run ./demo -coredns $(COREDNS)
+	$(GO) run ./demo -coredns $(COREDNS) -dns-port $(DNS_PORT)
 
 # Throughput vs hosts, query-path cost, detection times and 10,000 targets:
 # the figures of BENCHMARKS.md (about five minutes; installs dnsperf if missing).
