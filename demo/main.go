@@ -7,6 +7,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -91,13 +92,26 @@ func run(binary string, dnsPort int, once bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cmd := exec.CommandContext(ctx, binary, "-conf", conf)
-	cmd.Stdout, cmd.Stderr = prefixed("coredns | "), prefixed("coredns | ")
+	out := &prefixWriter{prefix: "coredns | "}
+	cmd.Stdout, cmd.Stderr = out, out // one writer: one copying goroutine, lines in order
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("cannot start %s (run 'make coredns' first): %w", binary, err)
 	}
+	// When CoreDNS exits on its own (a port in use, a bad Corefile), every
+	// wait below ends at once with its last words as the error.
+	ctx, exited := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := cmd.Wait()
+		if ctx.Err() == nil {
+			exited(fmt.Errorf("CoreDNS exited (%v): %s", err, out.last()))
+		}
+	}()
 	defer func() {
+		exited(nil) // we stop it: not an error
 		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
+		<-done
 	}()
 
 	server := net.JoinHostPort("127.0.0.1", strconv.Itoa(dnsPort))
@@ -109,14 +123,14 @@ func run(binary string, dnsPort int, once bool) error {
 		start := time.Now()
 		got, err := waitFor(ctx, server, want, 20*time.Second)
 		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
+			return fmt.Errorf("%s: %w", what, errOr(ctx, err))
 		}
 		fmt.Printf("%-40s www.example.org A %s  (after %s)\n", what, strings.Join(got, " "), time.Since(start).Round(10*time.Millisecond))
 		return nil
 	}
 	// The ready plugin says when every target has its first verdict.
 	if err := waitReady(ctx, readyPort, 20*time.Second); err != nil {
-		return err
+		return errOr(ctx, err)
 	}
 	if err := step("All backends up:", ips[0]); err != nil {
 		return err
@@ -140,7 +154,15 @@ func run(binary string, dnsPort int, once bool) error {
 	if once {
 		return nil
 	}
-	return interact(ctx, backends, server)
+	return errOr(ctx, interact(ctx, backends, server))
+}
+
+// errOr returns why ctx ended when CoreDNS exited by itself, else err.
+func errOr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
+		return cause
+	}
+	return err
 }
 
 // interact toggles backends on command until EOF, q, or Ctrl-C.
@@ -279,18 +301,43 @@ func (b *backend) running() bool {
 	return b.srv != nil
 }
 
-// prefixed copies a child's output to ours, line by line, with a prefix.
-func prefixed(prefix string) *os.File {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return os.Stdout
-	}
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			fmt.Println(prefix + sc.Text())
+// prefixWriter copies a child's output to ours, line by line, with a prefix,
+// and keeps the last line for an error message (CoreDNS's fatal errors are
+// its last line).
+type prefixWriter struct {
+	prefix string
+	mu     sync.Mutex
+	buf    []byte
+	tail   string
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			return len(b), nil
 		}
-		r.Close()
-	}()
-	return w
+		line := string(p.buf[:i])
+		p.buf = p.buf[i+1:]
+		fmt.Println(p.prefix + line)
+		if strings.TrimSpace(line) != "" {
+			p.tail = line
+		}
+	}
+}
+
+// last returns the last line written, or an unfinished one.
+func (p *prefixWriter) last() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rest := strings.TrimSpace(string(p.buf)); rest != "" {
+		return rest
+	}
+	if p.tail == "" {
+		return "no output"
+	}
+	return p.tail
 }
