@@ -27,7 +27,6 @@ const Schemes = "tcp://HOST:PORT, tls://HOST:PORT, http://HOST[:PORT]/PATH, http
 
 // Check is a validated check, ready to probe any target address.
 type Check struct {
-	URL        string
 	scheme     string
 	prober     Prober
 	port       uint16 // the URL's port (or the scheme's default); 0 for icmp
@@ -84,7 +83,7 @@ func NewCheck(cfg CheckConfig) (*Check, error) {
 		port = defaultPorts[u.Scheme]
 	}
 	o := newOptions(cfg.Options)
-	c := &Check{URL: cfg.URL, scheme: u.Scheme, port: port}
+	c := &Check{scheme: u.Scheme, port: port}
 	if c.maxLatency, _, err = o.duration("max_latency"); err != nil {
 		return nil, err
 	}
@@ -125,7 +124,7 @@ func NewCheck(cfg CheckConfig) (*Check, error) {
 		if u.Port() != "" || (u.Path != "" && u.Path != "/") {
 			return nil, fmt.Errorf("check '%s': an icmp check takes no port or path: write icmp://HOST", cfg.URL)
 		}
-		c.prober, err = newICMPProber(o)
+		c.prober = newICMPProber()
 	default:
 		return nil, fmt.Errorf("check scheme '%s' is not supported: write %s", u.Scheme, Schemes)
 	}

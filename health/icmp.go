@@ -34,8 +34,8 @@ func canUseRawICMP() bool {
 	return rawICMP
 }
 
-func newICMPProber(o *options) (*icmpProber, error) {
-	return &icmpProber{privileged: canUseRawICMP()}, nil
+func newICMPProber() *icmpProber {
+	return &icmpProber{privileged: canUseRawICMP()}
 }
 
 func (p *icmpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
