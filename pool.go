@@ -189,9 +189,6 @@ func (p *pool) stop() {
 		m.Release()
 	}
 	p.unsubs = nil // monitors stays: queries may still read it for the adaptive TTL
-	for _, c := range p.checks {
-		c.Close()
-	}
 	releaseSeries(p)
 }
 

@@ -32,6 +32,7 @@ type Check struct {
 	port       uint16 // the URL's port (or the scheme's default); 0 for icmp
 	maxLatency time.Duration
 	key        string
+	users      int // monitors probing with this check; guarded by registry
 }
 
 // Key identifies the check: two checks with the same key probe the same way.
@@ -60,8 +61,10 @@ func (c *Check) watchable() bool {
 	return false
 }
 
-// Close releases the check's idle connections.
-func (c *Check) Close() { c.prober.Close() }
+// close releases the check's idle connections. Only the monitors that probe
+// with a check close it (on the last one's release): a pool that configured
+// the check cannot know whether a shared monitor still probes with it.
+func (c *Check) close() { c.prober.Close() }
 
 var defaultPorts = map[string]uint16{"http": 80, "https": 443, "dns": 53}
 

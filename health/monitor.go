@@ -95,6 +95,13 @@ var registry = struct {
 // the new configuration's monitors before it releases the old ones, a
 // target whose spec did not change keeps its monitor, its state and its
 // probe schedule across the reload.
+//
+// The monitors own the checks they probe with: a check is closed when the
+// last monitor using it stops, and callers never close checks. When a
+// monitor for an equal spec already runs, it keeps its own checks and those
+// in spec are not used; a check that never probed holds no connection or
+// other resource (NewCheck opens nothing that outlives it), so nothing needs
+// closing and the garbage collector takes it.
 func Acquire(spec Spec) *Monitor {
 	registry.Lock()
 	defer registry.Unlock()
@@ -102,6 +109,9 @@ func Acquire(spec Spec) *Monitor {
 	if m := registry.monitors[k]; m != nil {
 		m.refs++
 		return m
+	}
+	for _, c := range spec.Checks {
+		c.users++
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Monitor{
@@ -118,8 +128,8 @@ func Acquire(spec Spec) *Monitor {
 	return m
 }
 
-// Release drops one reference; the last one stops the monitor and waits
-// for its goroutine to end.
+// Release drops one reference; the last one stops the monitor, waits for
+// its goroutine to end and closes the checks no other monitor uses.
 func (m *Monitor) Release() {
 	registry.Lock()
 	m.refs--
@@ -128,9 +138,23 @@ func (m *Monitor) Release() {
 		delete(registry.monitors, m.key)
 	}
 	registry.Unlock()
-	if last {
-		m.cancel()
-		<-m.done
+	if !last {
+		return
+	}
+	m.cancel()
+	<-m.done
+	// One pool's checks serve the monitors of all its targets, and a reload
+	// may hand a monitor to the next configuration: count the users.
+	var unused []*Check
+	registry.Lock()
+	for _, c := range m.spec.Checks {
+		if c.users--; c.users == 0 {
+			unused = append(unused, c)
+		}
+	}
+	registry.Unlock()
+	for _, c := range unused {
+		c.close()
 	}
 }
 

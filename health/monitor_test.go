@@ -1,8 +1,10 @@
 package health
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -207,5 +209,78 @@ func TestMonitorWatchNoStorm(t *testing.T) {
 	rounds := len(rec.snapshot()) - n0
 	if limit := 2*int(time.Since(start)/interval) + 2; rounds > limit {
 		t.Errorf("%d probe rounds in %s at interval %s: the watch must add at most one per interval (limit %d)", rounds, time.Since(start).Round(time.Millisecond), interval, limit)
+	}
+}
+
+// fakeProber passes every probe and records its own closing, and any probe
+// made after it.
+type fakeProber struct {
+	probes, closes, afterClose atomic.Int64
+}
+
+func (f *fakeProber) Probe(context.Context, netip.AddrPort) Result {
+	f.probes.Add(1)
+	if f.closes.Load() > 0 {
+		f.afterClose.Add(1)
+	}
+	return Result{OK: true}
+}
+
+func (f *fakeProber) Close() { f.closes.Add(1) }
+
+// fakeCheck wraps a prober in a check whose key is name.
+func fakeCheck(p Prober, name string) *Check {
+	return &Check{scheme: "tcp", prober: p, port: 9, key: name}
+}
+
+// waitFor polls cond until it holds or the limit passes.
+func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("Timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestMonitorsOwnChecks: one pool's check serves the monitors of all its
+// targets. Releasing one monitor must not close the check another still
+// probes with; the last release closes it. A check handed to Acquire when
+// an equal monitor already runs is not adopted: never probed, never closed.
+func TestMonitorsOwnChecks(t *testing.T) {
+	shared, spare := &fakeProber{}, &fakeProber{}
+	spec := func(addr string, c *Check) Spec {
+		return Spec{Addr: netip.MustParseAddr(addr), Checks: []*Check{c}, Interval: 10 * time.Millisecond,
+			FastInterval: 10 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1}
+	}
+	c := fakeCheck(shared, t.Name())
+	a := Acquire(spec("127.0.0.1", c))
+	b := Acquire(spec("127.0.0.2", c))
+	// An equal spec from another configuration, with its own equal check.
+	b2 := Acquire(spec("127.0.0.2", fakeCheck(spare, t.Name())))
+	if b2 != b {
+		t.Fatal("Equal specs should share one monitor")
+	}
+	a.Release()
+	if n := shared.closes.Load(); n != 0 {
+		t.Fatalf("Check closed %d times after releasing one of the two monitors using it", n)
+	}
+	n := shared.probes.Load()
+	waitFor(t, "the remaining monitor to probe", 5*time.Second, func() bool { return shared.probes.Load() > n+2 })
+	b.Release()
+	if n := shared.closes.Load(); n != 0 {
+		t.Fatalf("Check closed %d times while a reference to its monitor remains", n)
+	}
+	b2.Release()
+	if n := shared.closes.Load(); n != 1 {
+		t.Errorf("Check closed %d times after the last release, want 1", n)
+	}
+	if n := shared.afterClose.Load(); n != 0 {
+		t.Errorf("%d probes ran after the check was closed", n)
+	}
+	if p, c := spare.probes.Load(), spare.closes.Load(); p != 0 || c != 0 {
+		t.Errorf("The check not adopted by the running monitor was probed %d times and closed %d times, want 0 and 0", p, c)
 	}
 }
