@@ -27,10 +27,12 @@ const Schemes = "tcp://HOST:PORT, tls://HOST:PORT, http://HOST[:PORT]/PATH, http
 
 // Check is a validated check, ready to probe any target address.
 type Check struct {
+	name       string // for Result.Check
 	scheme     string
 	prober     Prober
 	port       uint16 // the URL's port (or the scheme's default); 0 for icmp
 	maxLatency time.Duration
+	timeout    time.Duration
 	key        string
 	users      int // monitors probing with this check; guarded by registry
 }
@@ -44,10 +46,17 @@ func (c *Check) Probe(ctx context.Context, addr netip.Addr, port uint16) Result 
 	if port == 0 {
 		port = c.port
 	}
-	r := c.prober.Probe(ctx, netip.AddrPortFrom(addr, port))
+	dst := netip.AddrPortFrom(addr, port)
+	r := c.prober.Probe(ctx, dst)
 	if r.OK && c.maxLatency > 0 && r.Duration > c.maxLatency {
-		r = Result{Reason: ReasonSlow, Duration: r.Duration}
+		r = Result{Reason: ReasonSlow, Duration: r.Duration,
+			Detail: fmt.Sprintf("slower than max_latency %s: %s", c.maxLatency, roundDuration(r.Duration))}
 	}
+	if r.Reason == ReasonTimeout {
+		// The error alone ("i/o timeout") does not say how long was waited.
+		r.Detail = strings.TrimSuffix(fmt.Sprintf("timed out after %s: %s", c.timeout, r.Detail), ": ")
+	}
+	r.Check, r.Addr, r.Detail = c.name, dst, capDetail(r.Detail)
 	return r
 }
 
@@ -86,7 +95,7 @@ func NewCheck(cfg CheckConfig) (*Check, error) {
 		port = defaultPorts[u.Scheme]
 	}
 	o := newOptions(cfg.Options)
-	c := &Check{scheme: u.Scheme, port: port}
+	c := &Check{name: checkName(u), scheme: u.Scheme, port: port, timeout: cfg.Timeout}
 	if c.maxLatency, _, err = o.duration("max_latency"); err != nil {
 		return nil, err
 	}

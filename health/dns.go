@@ -75,14 +75,15 @@ func (p *dnsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	m.SetQuestion(p.qname, p.qtype)
 	r, _, err := p.client.ExchangeContext(ctx, m, dst.String())
 	if err != nil {
-		return failure(start, reasonFor(err))
+		return failed(start, err)
 	}
 	ok := false
 	for _, rc := range p.rcodes {
 		ok = ok || r.Rcode == rc
 	}
 	if !ok {
-		return failure(start, "rcode_"+strings.ToLower(dns.RcodeToString[r.Rcode]))
+		return failure(start, "rcode_"+strings.ToLower(dns.RcodeToString[r.Rcode]),
+			fmt.Sprintf("rcode %s, want %s", rcodeName(r.Rcode), p.rcodeList()))
 	}
 	if p.contains == "" {
 		return success(start)
@@ -92,7 +93,23 @@ func (p *dnsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 			return success(start)
 		}
 	}
-	return failure(start, ReasonMismatch)
+	return failure(start, ReasonMismatch, fmt.Sprintf("answer lacks the expected text (%d records)", len(r.Answer)))
+}
+
+func rcodeName(rc int) string {
+	if s, ok := dns.RcodeToString[rc]; ok {
+		return s
+	}
+	return fmt.Sprintf("RCODE%d", rc)
+}
+
+// rcodeList writes the accepted rcodes, e.g. "NOERROR or NXDOMAIN".
+func (p *dnsProber) rcodeList() string {
+	names := make([]string, len(p.rcodes))
+	for i, rc := range p.rcodes {
+		names[i] = rcodeName(rc)
+	}
+	return strings.Join(names, " or ")
 }
 
 func (p *dnsProber) Close() {}

@@ -175,27 +175,35 @@ func (p *httpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, p.method, p.scheme+"://"+dst.String()+p.requestURI, nil)
 	if err != nil {
-		return failure(start, ReasonError)
+		return failure(start, ReasonError, "cannot build the request") // not err: it quotes the URL and its query
 	}
 	req.Host = p.host
 	req.Header = p.header.Clone()
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return failure(start, reasonFor(err))
+		return failed(start, err)
 	}
 	defer resp.Body.Close()
 	if !p.statusOK(resp.StatusCode) {
-		return failure(start, "status_"+strconv.Itoa(resp.StatusCode))
+		return failure(start, "status_"+strconv.Itoa(resp.StatusCode),
+			fmt.Sprintf("status %d, want %s", resp.StatusCode, statusList(p.status)))
 	}
 	if len(p.contains) == 0 && p.regex == nil {
 		return success(start)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes))
 	if err != nil {
-		return failure(start, reasonFor(err))
+		return failed(start, err)
 	}
-	if (len(p.contains) > 0 && !bytes.Contains(body, p.contains)) || (p.regex != nil && !p.regex.Match(body)) {
-		return failure(start, ReasonMismatch)
+	read := fmt.Sprintf("%d bytes read", len(body))
+	if len(body) == MaxBodyBytes {
+		read = fmt.Sprintf("first %d bytes read, the limit", len(body))
+	}
+	if len(p.contains) > 0 && !bytes.Contains(body, p.contains) {
+		return failure(start, ReasonMismatch, "body lacks the expected text ("+read+")")
+	}
+	if p.regex != nil && !p.regex.Match(body) {
+		return failure(start, ReasonMismatch, "body does not match body_regex ("+read+")")
 	}
 	return success(start)
 }

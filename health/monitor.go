@@ -364,25 +364,36 @@ func (m *Monitor) probe(ctx context.Context) Result {
 }
 
 // combine passes when at least require results passed (0: all). A failure
-// carries the reason of the first failed check in configuration order.
+// carries the reason, check, address and detail of the first failed check
+// in configuration order; a success those of the first passed check, without
+// a reason or detail.
 func combine(results []Result, require int) Result {
 	if require == 0 {
 		require = len(results)
 	}
-	var out Result
+	var firstOK, firstFailed *Result
 	passed := 0
-	for _, r := range results {
-		out.Duration = max(out.Duration, r.Duration)
-		if r.OK {
+	var longest time.Duration
+	for i, r := range results {
+		longest = max(longest, r.Duration)
+		switch {
+		case r.OK:
 			passed++
-		} else if out.Reason == "" {
-			out.Reason = r.Reason
+			if firstOK == nil {
+				firstOK = &results[i]
+			}
+		case firstFailed == nil:
+			firstFailed = &results[i]
 		}
 	}
-	out.OK = passed >= require
-	if out.OK {
-		out.Reason = ""
+	out := Result{OK: true}
+	switch {
+	case passed < require:
+		out = *firstFailed
+	case firstOK != nil:
+		out.Check, out.Addr = firstOK.Check, firstOK.Addr
 	}
+	out.Duration = longest
 	return out
 }
 

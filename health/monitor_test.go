@@ -173,21 +173,27 @@ func TestMonitorFastConfirmation(t *testing.T) {
 }
 
 func TestCombine(t *testing.T) {
-	ok, bad := Result{OK: true}, Result{Reason: ReasonRefused}
+	ok := Result{OK: true, Check: "tcp://a.example.org:1", Addr: netip.MustParseAddrPort("127.0.0.1:1")}
+	bad := Result{Reason: ReasonRefused, Check: "tcp://b.example.org:2", Addr: netip.MustParseAddrPort("127.0.0.1:2"), Detail: "connect: connection refused"}
+	bad2 := Result{Reason: ReasonTimeout, Check: "tcp://c.example.org:3", Detail: "timed out after 1s"}
 	for _, tc := range []struct {
 		results []Result
 		require int
-		want    bool
+		want    Result
 	}{
-		{[]Result{ok, ok}, 0, true},
-		{[]Result{ok, bad}, 0, false},
-		{[]Result{ok, bad}, 1, true},
-		{[]Result{bad, bad, ok}, 2, false},
-		{[]Result{ok, bad, ok}, 2, true},
+		{[]Result{ok, ok}, 0, ok},
+		{[]Result{ok, bad}, 0, bad},
+		{[]Result{ok, bad}, 1, ok},
+		{[]Result{bad, bad2, ok}, 2, bad},
+		{[]Result{ok, bad2, bad}, 2, bad2},
+		{[]Result{bad, ok, ok}, 2, ok},
 	} {
-		r := combine(tc.results, tc.require)
-		if r.OK != tc.want || (!r.OK && r.Reason != ReasonRefused) {
-			t.Errorf("combine(%v, %d) = %+v, want ok=%v", tc.results, tc.require, r, tc.want)
+		for i := range tc.results {
+			tc.results[i].Duration = time.Duration(i+1) * time.Millisecond
+		}
+		tc.want.Duration = time.Duration(len(tc.results)) * time.Millisecond // the longest
+		if r := combine(tc.results, tc.require); r != tc.want {
+			t.Errorf("combine(%v, %d) = %+v, want %+v", tc.results, tc.require, r, tc.want)
 		}
 	}
 }
