@@ -75,6 +75,7 @@ type Monitor struct {
 
 	watching atomic.Bool  // a watch connection is open (for tests)
 	nextDue  atomic.Int64 // UnixNano of the next scheduled round
+	earliest atomic.Int64 // UnixNano of the earliest possible state change
 
 	mu        sync.Mutex // guards below; held while subscribers are called
 	tracker   *Tracker
@@ -123,6 +124,7 @@ func Acquire(spec Spec) *Monitor {
 		tracker: NewTracker(spec.Rise, spec.Fall),
 		subs:    map[uint64]func(Update){},
 	}
+	m.schedule(time.Now().Add(startDelay(spec.Interval)))
 	registry.monitors[k] = m
 	go m.run(ctx)
 	return m
@@ -161,6 +163,26 @@ func (m *Monitor) Release() {
 // NextProbe returns when the next scheduled probe round is due.
 func (m *Monitor) NextProbe() time.Time { return time.Unix(0, m.nextDue.Load()) }
 
+// EarliestChange returns the earliest moment the monitor's state could
+// change, counting the confirmations already under way: the next scheduled
+// round before the first verdict; otherwise that round plus the fast rounds
+// still needed to confirm a change (Rise or Fall less the streak in
+// progress, minus one, each FastInterval later). It is in the past while an
+// overdue round runs. A target that closes the watched connection (Watch)
+// can bring the next round forward; that is not counted, or no TTL could
+// ever be longer than zero. It takes no lock, so subscribers and queries
+// may call it.
+func (m *Monitor) EarliestChange() time.Time { return time.Unix(0, m.earliest.Load()) }
+
+// schedule records when the next round is due and, from the tracker, the
+// earliest change. Called by the monitor's goroutine with m.mu held (or
+// before it starts), so both are set before subscribers hear of a round.
+func (m *Monitor) schedule(due time.Time) {
+	m.nextDue.Store(due.UnixNano())
+	confirm := time.Duration(m.tracker.Remaining()-1) * m.spec.FastInterval
+	m.earliest.Store(due.Add(confirm).UnixNano())
+}
+
 // Running returns how many monitors run: one per distinct target spec.
 func Running() int {
 	registry.Lock()
@@ -198,8 +220,7 @@ func (m *Monitor) run(ctx context.Context) {
 	defer w.close()
 	stop := context.AfterFunc(ctx, w.interrupt)
 	defer stop()
-	due := time.Now().Add(startDelay(m.spec.Interval))
-	m.nextDue.Store(due.UnixNano())
+	due := m.NextProbe()
 	timer := time.NewTimer(time.Until(due))
 	defer timer.Stop()
 	for {
@@ -223,12 +244,14 @@ func (m *Monitor) run(ctx context.Context) {
 			m.since = time.Now()
 			m.recovered = before == Down && s == Up
 		}
-		for _, fn := range m.subs {
-			fn(Update{Result: r, State: s, Since: m.since, Recovered: m.recovered, Changed: changed})
-		}
 		next := jitter(m.spec.Interval)
 		if m.tracker.Pending() {
 			next = m.spec.FastInterval
+		}
+		due = start.Add(next)
+		m.schedule(due)
+		for _, fn := range m.subs {
+			fn(Update{Result: r, State: s, Since: m.since, Recovered: m.recovered, Changed: changed})
 		}
 		m.mu.Unlock()
 		// A round woken by the watch does not re-open it: the next scheduled
@@ -237,8 +260,6 @@ func (m *Monitor) run(ctx context.Context) {
 		if m.spec.Watch && r.OK && !woke {
 			m.arm(ctx, w)
 		}
-		due = start.Add(next)
-		m.nextDue.Store(due.UnixNano())
 	}
 }
 

@@ -290,3 +290,92 @@ func TestMonitorsOwnChecks(t *testing.T) {
 		t.Errorf("The check not adopted by the running monitor was probed %d times and closed %d times, want 0 and 0", p, c)
 	}
 }
+
+// gatedProber returns, for each probe, the result the test feeds it; a
+// probe waits for it. The test thus decides every round's outcome, and the
+// monitor's schedule stays still between the rounds it lets finish.
+type gatedProber struct{ results chan bool }
+
+func (g *gatedProber) Probe(ctx context.Context, _ netip.AddrPort) Result {
+	select {
+	case ok := <-g.results:
+		if ok {
+			return Result{OK: true}
+		}
+		return Result{Reason: ReasonRefused, Detail: "fed a failure"}
+	case <-ctx.Done():
+		return Result{Reason: ReasonTimeout}
+	}
+}
+
+func (g *gatedProber) Close() {}
+
+// gated starts a monitor whose rounds return what step feeds them. step
+// returns the round's update once every subscriber heard it.
+func gated(t *testing.T, rise, fall int, interval, fast time.Duration) (m *Monitor, rec *recorder, step func(ok bool) Update) {
+	t.Helper()
+	g := &gatedProber{results: make(chan bool)}
+	m, rec = acquire(t, Spec{Addr: loopback, Checks: []*Check{fakeCheck(g, t.Name())},
+		Interval: interval, FastInterval: fast, Timeout: time.Hour, Rise: rise, Fall: fall})
+	step = func(ok bool) Update {
+		t.Helper()
+		n := len(rec.snapshot())
+		select {
+		case g.results <- ok:
+		case <-time.After(5 * time.Second):
+			t.Fatal("No probe round started within 5s")
+		}
+		waitFor(t, "the round's update", 5*time.Second, func() bool { return len(rec.snapshot()) > n })
+		u := rec.snapshot()
+		return u[len(u)-1]
+	}
+	return m, rec, step
+}
+
+// TestMonitorEarliestChange: the earliest possible change is the next
+// round plus the fast rounds still needed to confirm a change, counting the
+// streak under way.
+func TestMonitorEarliestChange(t *testing.T) {
+	const fast = 7 * time.Millisecond
+	m, _, step := gated(t, 3, 4, 20*time.Millisecond, fast)
+	check := func(what string, rounds int) {
+		t.Helper()
+		want := m.NextProbe().Add(time.Duration(rounds) * fast)
+		if got := m.EarliestChange(); !got.Equal(want) {
+			t.Errorf("%s: EarliestChange() is %s after the next round, want %s (%d fast rounds)",
+				what, got.Sub(m.NextProbe()), time.Duration(rounds)*fast, rounds)
+		}
+	}
+	if m.NextProbe().IsZero() || m.NextProbe().Before(time.Now().Add(-time.Minute)) {
+		t.Fatalf("NextProbe() = %s before the first round: not scheduled", m.NextProbe())
+	}
+	check("No verdict yet", 0)
+	for _, st := range []struct {
+		what   string
+		ok     bool
+		state  State
+		rounds int
+	}{
+		{"First verdict UP (fall 4)", true, Up, 3},
+		{"UP, 1 failure of 4", false, Up, 2},
+		{"UP, 2 failures of 4", false, Up, 1},
+		{"UP, streak broken", true, Up, 3},
+		{"UP, 1 failure of 4 again", false, Up, 2},
+		{"UP, 2 failures of 4", false, Up, 1},
+		{"UP, 3 failures of 4", false, Up, 0},
+		{"DOWN (rise 3)", false, Down, 2},
+		{"DOWN, 1 success of 3", true, Down, 1},
+		{"DOWN, 2 successes of 3", true, Down, 0},
+		{"UP again", true, Up, 3},
+	} {
+		predicted := m.EarliestChange()
+		u := step(st.ok)
+		if u.State != st.state {
+			t.Fatalf("%s: state %s, want %s", st.what, u.State, st.state)
+		}
+		if now := time.Now(); u.Changed && now.Before(predicted) {
+			t.Errorf("%s: the state changed %s before the predicted earliest change", st.what, predicted.Sub(now))
+		}
+		check(st.what, st.rounds)
+	}
+}
