@@ -72,6 +72,7 @@ type Monitor struct {
 	refs   int // guarded by registry
 	cancel context.CancelFunc
 	done   chan struct{}
+	holds  sync.WaitGroup // EndHold calls under way
 
 	watching atomic.Bool  // a watch connection is open (for tests)
 	nextDue  atomic.Int64 // UnixNano of the next scheduled round
@@ -145,6 +146,7 @@ func (m *Monitor) Release() {
 	}
 	m.cancel()
 	<-m.done
+	m.holds.Wait()
 	// One pool's checks serve the monitors of all its targets, and a reload
 	// may hand a monitor to the next configuration: count the users.
 	var unused []*Check
@@ -207,6 +209,32 @@ func (m *Monitor) Subscribe(fn func(Update)) (unsubscribe func()) {
 		defer m.mu.Unlock()
 		delete(m.subs, id)
 	}
+}
+
+// EndHold ends the target's failback hold-down for good, as an operator's
+// 'up' does: it clears Recovered, and every subscriber (every pool sharing
+// the monitor) hears an Update with Replay (no probe ran), Changed, the
+// current State, Since and Result, and Recovered false; a later
+// configuration's subscribers get the same in their replay. A later DOWN
+// then UP sets Recovered again. It does nothing when the target is not
+// recovered.
+//
+// EndHold returns at once and the subscribers hear of it on another
+// goroutine, so that a subscriber, or a caller holding a lock that
+// subscribers take, may call it. Call it only between Acquire and Release.
+func (m *Monitor) EndHold() {
+	m.holds.Go(func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if !m.recovered {
+			return
+		}
+		m.recovered = false
+		u := Update{Result: m.last, State: m.tracker.State(), Since: m.since, Changed: true, Replay: true}
+		for _, fn := range m.subs {
+			fn(u)
+		}
+	})
 }
 
 // run probes until ctx is cancelled. The first round starts after a short

@@ -379,3 +379,70 @@ func TestMonitorEarliestChange(t *testing.T) {
 		check(st.what, st.rounds)
 	}
 }
+
+// TestMonitorEndHold: an operator's 'up' ends a recovered target's
+// hold-down for every subscriber, without a probe.
+func TestMonitorEndHold(t *testing.T) {
+	m, rec, step := gated(t, 1, 1, 10*time.Millisecond, 10*time.Millisecond)
+	other := &recorder{} // a second pool sharing the monitor
+	defer m.Subscribe(other.add)()
+	endHold := func() {
+		m.EndHold()
+		m.holds.Wait()
+	}
+
+	step(true)
+	n := len(rec.snapshot())
+	endHold()
+	if len(rec.snapshot()) != n {
+		t.Errorf("EndHold on a target that never went DOWN sent %+v, want nothing", rec.snapshot()[n:])
+	}
+	step(false)
+	up := step(true)
+	if !up.Recovered {
+		t.Fatalf("UP after DOWN: got %+v, want Recovered", up)
+	}
+	endHold()
+	want := Update{Result: up.Result, State: Up, Since: up.Since, Changed: true, Replay: true}
+	for name, r := range map[string]*recorder{"first": rec, "second": other} {
+		if u := r.snapshot(); u[len(u)-1] != want {
+			t.Errorf("After EndHold the %s subscriber heard %+v, want %+v", name, u[len(u)-1], want)
+		}
+	}
+	n = len(rec.snapshot())
+	endHold()
+	if len(rec.snapshot()) != n {
+		t.Errorf("A second EndHold sent %+v, want nothing", rec.snapshot()[n:])
+	}
+	late := &recorder{} // the next configuration after a reload
+	defer m.Subscribe(late.add)()
+	if u := late.snapshot(); len(u) != 1 || !u[0].Replay || u[0].Recovered {
+		t.Errorf("A new subscriber's replay after EndHold: %+v, want one Replay with Recovered false", u)
+	}
+	if u := step(true); u.Recovered {
+		t.Errorf("A round after EndHold: %+v, want Recovered false", u)
+	}
+	step(false)
+	if u := step(true); !u.Recovered {
+		t.Errorf("DOWN then UP after EndHold: %+v, want Recovered again", u)
+	}
+}
+
+// TestMonitorEndHoldFromSubscriber: a pool whose operator pinned a target
+// UP ends the hold-down as soon as it hears Recovered, from inside its
+// subscriber, with the monitor's lock held: that must not deadlock.
+func TestMonitorEndHoldFromSubscriber(t *testing.T) {
+	m, rec, step := gated(t, 1, 1, 10*time.Millisecond, 10*time.Millisecond)
+	defer m.Subscribe(func(u Update) {
+		if u.Recovered {
+			m.EndHold()
+		}
+	})()
+	step(true)
+	step(false)
+	step(true)
+	waitFor(t, "the hold-down to end", 5*time.Second, func() bool {
+		u := rec.snapshot()
+		return u[len(u)-1].Replay && !u[len(u)-1].Recovered
+	})
+}
