@@ -53,3 +53,38 @@ func TestSchemeOptionsApply(t *testing.T) {
 		}
 	}
 }
+
+// TestDNSQueryName: 'query .' asks for the root, as CoreDNS's forward plugin
+// does, whatever the URL's host; a check with no name at all is refused
+// with a message that says so.
+func TestDNSQueryName(t *testing.T) {
+	for _, tc := range []struct {
+		url   string
+		opts  []Option
+		qname string // "" for an error
+		err   string
+		line  int
+	}{
+		{"dns://127.0.0.1:53", opts("query .", "type NS"), ".", "", 0},
+		{"dns://:53", opts("query .", "type NS"), ".", "", 0},
+		{"dns://:53", opts("query www.example.org"), "www.example.org.", "", 0},
+		{"dns://www.example.org", nil, "www.example.org.", "", 0},
+		{"dns://:53", opts("type NS"), "", "dns check 'dns://:53' has no name to query: write dns://NAME[:PORT], or add 'query NAME' to its block ('query .' for the root)", 0},
+		{"dns://", nil, "", "has no name to query", 0},
+		{"dns://:53", []Option{{Name: "query", Args: []string{""}, Line: 4}}, "", "query takes one name: write e.g. 'query www.example.org', or 'query .' for the root", 4},
+		{"dns://:53", []Option{{Name: "query", Line: 4}}, "", "query takes one name", 4},
+		{"dns://:53", opts("query bad..name"), "", "query 'bad..name' is not a domain name", 1},
+	} {
+		c, err := NewCheck(CheckConfig{URL: tc.url, Options: tc.opts, Timeout: time.Second})
+		switch {
+		case tc.qname != "" && err != nil:
+			t.Errorf("%s %v: got error %v, want a check asking for %q", tc.url, tc.opts, err, tc.qname)
+		case tc.qname != "":
+			if got := c.prober.(*dnsProber).qname; got != tc.qname {
+				t.Errorf("%s %v: asks for %q, want %q", tc.url, tc.opts, got, tc.qname)
+			}
+		case err == nil || !strings.Contains(err.Error(), tc.err) || ErrorLine(err) != tc.line:
+			t.Errorf("%s %v: got error %v (line %d), want one containing %q at line %d", tc.url, tc.opts, err, ErrorLine(err), tc.err, tc.line)
+		}
+	}
+}

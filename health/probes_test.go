@@ -265,21 +265,16 @@ func TestDNSProbe(t *testing.T) {
 		m.SetRcode(r, dns.RcodeServerFailure)
 		w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := portOfAddr(t, pc.LocalAddr().String())
-	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	udp := &dns.Server{PacketConn: pc, Handler: mux}
-	tcp := &dns.Server{Listener: ln, Handler: mux}
-	go udp.ActivateAndServe()
-	go tcp.ActivateAndServe()
-	defer udp.Shutdown()
-	defer tcp.Shutdown()
+	mux.HandleFunc(".", func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if q := r.Question[0]; q.Name == "." && q.Qtype == dns.TypeNS {
+			rr, _ := dns.NewRR(". 518400 IN NS a.root-servers.net.")
+			m.Answer = []dns.RR{rr}
+		}
+		w.WriteMsg(m)
+	})
+	port := serveDNS(t, mux)
 
 	for _, tc := range []struct {
 		name   string
@@ -293,6 +288,8 @@ func TestDNSProbe(t *testing.T) {
 		{"answer lacks", "dns://good.example.org:" + port, []string{"answer_contains 192.0.2.2"}, ReasonMismatch},
 		{"SERVFAIL", "dns://bad.example.org:" + port, nil, "rcode_servfail"},
 		{"SERVFAIL accepted", "dns://bad.example.org:" + port, []string{"rcode NOERROR SERVFAIL"}, ""},
+		{"root NS, as forward asks", "dns://127.0.0.1:" + port, []string{"query .", "type NS", "answer_contains a.root-servers.net."}, ""},
+		{"root A has no such answer", "dns://:" + port, []string{"query .", "answer_contains a.root-servers.net."}, ReasonMismatch},
 		{"query option", "dns://ns.example.org:" + port, []string{"query bad.example.org", "type AAAA", "transport tcp"}, "rcode_servfail"},
 	} {
 		r := probeURL(t, CheckConfig{URL: tc.url, Options: opts(tc.opts...)})
