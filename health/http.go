@@ -85,6 +85,14 @@ func newHTTPProber(u *url.URL, o *options, cfg CheckConfig) (*httpProber, string
 			return nil, "", o.errf(opt, "body_regex '%s' is not a valid regular expression: %v", opt.Args[0], err)
 		}
 	}
+	if p.method == http.MethodHead && (len(p.contains) > 0 || p.regex != nil) {
+		body := "body_contains"
+		if len(p.contains) == 0 {
+			body = "body_regex"
+		}
+		return nil, "", o.errf(o.all("method")[0], "method HEAD gets no body, so %s (line %d) could never match: drop 'method HEAD' (GET is the default) or %s",
+			body, o.all(body)[0].Line, body)
+	}
 	redirects := 0
 	if opt, ok, err := o.one("follow_redirects"); err != nil {
 		return nil, "", err

@@ -88,3 +88,30 @@ func TestDNSQueryName(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPHeadWithBody: a HEAD response has no body, so a body check
+// beside 'method HEAD' could never pass.
+func TestHTTPHeadWithBody(t *testing.T) {
+	for _, tc := range []struct {
+		opts []string
+		want string // "" for no error
+		line int    // the method's
+	}{
+		{[]string{"method HEAD", "body_contains ok"}, "method HEAD gets no body, so body_contains (line 2) could never match: drop 'method HEAD' (GET is the default) or body_contains", 1},
+		{[]string{"body_regex up", "method head"}, "method HEAD gets no body, so body_regex (line 1) could never match", 2},
+		{[]string{"method HEAD"}, "", 0},
+		{[]string{"method GET", "body_contains ok"}, "", 0},
+		{[]string{"method POST", "body_regex up"}, "", 0},
+	} {
+		_, err := NewCheck(CheckConfig{URL: "http://www.example.org/health", Options: opts(tc.opts...), Timeout: time.Second})
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: got error %v, want none", tc.opts, err)
+		case tc.want == "":
+		case err == nil || !strings.HasPrefix(err.Error(), tc.want):
+			t.Errorf("%v: got error %v, want one starting %q", tc.opts, err, tc.want)
+		case ErrorLine(err) != tc.line:
+			t.Errorf("%v: error at line %d, want %d (the method's)", tc.opts, ErrorLine(err), tc.line)
+		}
+	}
+}
