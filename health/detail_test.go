@@ -15,9 +15,6 @@ import (
 
 	"github.com/failover-dns/failover/internal/testpki"
 
-	"github.com/miekg/dns"
-	"google.golang.org/grpc"
-	grpchealth "google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -147,20 +144,7 @@ func TestDetailHTTP(t *testing.T) {
 }
 
 func TestDetailDNS(t *testing.T) {
-	mux := dns.NewServeMux()
-	mux.HandleFunc("good.example.org.", func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		rr, _ := dns.NewRR("good.example.org. 60 IN A 192.0.2.1")
-		m.Answer = []dns.RR{rr}
-		w.WriteMsg(m)
-	})
-	mux.HandleFunc("bad.example.org.", func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetRcode(r, dns.RcodeServerFailure)
-		w.WriteMsg(m)
-	})
-	port := serveDNS(t, mux)
+	port := serveTestDNS(t)
 	for _, tc := range []struct {
 		name, url      string
 		opts           []string
@@ -175,38 +159,8 @@ func TestDetailDNS(t *testing.T) {
 	}
 }
 
-// serveDNS serves mux over UDP and TCP on one loopback port until the test ends.
-func serveDNS(t *testing.T, mux *dns.ServeMux) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := portOfAddr(t, pc.LocalAddr().String())
-	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
-	if err != nil {
-		pc.Close()
-		t.Fatal(err)
-	}
-	udp := &dns.Server{PacketConn: pc, Handler: mux}
-	tcp := &dns.Server{Listener: ln, Handler: mux}
-	go udp.ActivateAndServe()
-	go tcp.ActivateAndServe()
-	t.Cleanup(func() { udp.Shutdown(); tcp.Shutdown() })
-	return port
-}
-
 func TestDetailGRPC(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	hs := grpchealth.NewServer()
-	healthpb.RegisterHealthServer(srv, hs)
-	go srv.Serve(ln)
-	defer srv.Stop()
-	port := portOfAddr(t, ln.Addr().String())
+	srv, hs, port := serveGRPCHealth(t)
 	url := "grpc://api.example.org:" + port
 	hs.SetServingStatus("example.v1.Orders", healthpb.HealthCheckResponse_NOT_SERVING)
 

@@ -240,7 +240,7 @@ func fakeCheck(p Prober, name string) *Check {
 }
 
 // waitFor polls cond until it holds or the limit passes.
-func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
@@ -274,7 +274,7 @@ func TestMonitorsOwnChecks(t *testing.T) {
 		t.Fatalf("Check closed %d times after releasing one of the two monitors using it", n)
 	}
 	n := shared.probes.Load()
-	waitFor(t, "the remaining monitor to probe", 5*time.Second, func() bool { return shared.probes.Load() > n+2 })
+	waitFor(t, 5*time.Second, "the remaining monitor to probe", func() bool { return shared.probes.Load() > n+2 })
 	b.Release()
 	if n := shared.closes.Load(); n != 0 {
 		t.Fatalf("Check closed %d times while a reference to its monitor remains", n)
@@ -325,7 +325,7 @@ func gated(t *testing.T, rise, fall int, interval, fast time.Duration) (m *Monit
 		case <-time.After(5 * time.Second):
 			t.Fatal("No probe round started within 5s")
 		}
-		waitFor(t, "the round's update", 5*time.Second, func() bool { return len(rec.snapshot()) > n })
+		waitFor(t, 5*time.Second, "the round's update", func() bool { return len(rec.snapshot()) > n })
 		u := rec.snapshot()
 		return u[len(u)-1]
 	}
@@ -441,7 +441,7 @@ func TestMonitorEndHoldFromSubscriber(t *testing.T) {
 	step(true)
 	step(false)
 	step(true)
-	waitFor(t, "the hold-down to end", 5*time.Second, func() bool {
+	waitFor(t, 5*time.Second, "the hold-down to end", func() bool {
 		u := rec.snapshot()
 		return u[len(u)-1].Replay && !u[len(u)-1].Recovered
 	})

@@ -214,7 +214,10 @@ func TestTCPBanner(t *testing.T) {
 	}
 }
 
-func TestGRPCHealth(t *testing.T) {
+// serveGRPCHealth serves the standard gRPC health service on a loopback
+// port until the test ends or the server is stopped.
+func serveGRPCHealth(t *testing.T) (*grpc.Server, *grpchealth.Server, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -223,8 +226,13 @@ func TestGRPCHealth(t *testing.T) {
 	hs := grpchealth.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
 	go srv.Serve(ln)
-	defer srv.Stop()
-	base := "grpc://api.example.org:" + portOfAddr(t, ln.Addr().String())
+	t.Cleanup(srv.Stop)
+	return srv, hs, portOfAddr(t, ln.Addr().String())
+}
+
+func TestGRPCHealth(t *testing.T) {
+	srv, hs, port := serveGRPCHealth(t)
+	base := "grpc://api.example.org:" + port
 	service := []Option{{Name: "service", Args: []string{"example.v1.Orders"}}}
 
 	hs.SetServingStatus("example.v1.Orders", healthpb.HealthCheckResponse_SERVING)
@@ -251,7 +259,31 @@ func TestGRPCHealth(t *testing.T) {
 	}
 }
 
-func TestDNSProbe(t *testing.T) {
+// serveDNS serves mux over UDP and TCP on one loopback port until the test ends.
+func serveDNS(t *testing.T, mux *dns.ServeMux) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := portOfAddr(t, pc.LocalAddr().String())
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		pc.Close()
+		t.Fatal(err)
+	}
+	udp := &dns.Server{PacketConn: pc, Handler: mux}
+	tcp := &dns.Server{Listener: ln, Handler: mux}
+	go udp.ActivateAndServe()
+	go tcp.ActivateAndServe()
+	t.Cleanup(func() { udp.Shutdown(); tcp.Shutdown() })
+	return port
+}
+
+// serveTestDNS serves on a loopback port: good.example.org A 192.0.2.1,
+// SERVFAIL for bad.example.org, and the root's NS.
+func serveTestDNS(t *testing.T) (port string) {
+	t.Helper()
 	mux := dns.NewServeMux()
 	mux.HandleFunc("good.example.org.", func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
@@ -274,8 +306,11 @@ func TestDNSProbe(t *testing.T) {
 		}
 		w.WriteMsg(m)
 	})
-	port := serveDNS(t, mux)
+	return serveDNS(t, mux)
+}
 
+func TestDNSProbe(t *testing.T) {
+	port := serveTestDNS(t)
 	for _, tc := range []struct {
 		name   string
 		url    string
