@@ -57,10 +57,12 @@ type Update struct {
 	Result Result
 	State  State
 	Since  time.Time // when the target entered State
-	// Recovered says State is UP after having been DOWN (not a first verdict).
+	// Recovered says State is UP after having been DOWN (not a first
+	// verdict), until EndHold ends the hold-down that this calls for.
 	Recovered bool
 	Changed   bool
-	// Replay marks the current state handed to a new subscriber: no new probe ran.
+	// Replay marks an update no new probe made: the current state handed to
+	// a new subscriber, or the end of a hold-down (EndHold).
 	Replay bool
 }
 
@@ -194,7 +196,10 @@ func Running() int {
 
 // Subscribe calls fn after every probe round until the returned function
 // is called. If the target already has a state, fn first gets it as a
-// Replay. fn runs on the monitor's goroutine and must not block for long.
+// Replay. fn is called with the monitor's lock held, one call at a time,
+// mostly on the monitor's goroutine: it must not block for long, nor call
+// Subscribe or an unsubscribe function (EndHold, NextProbe and
+// EarliestChange are safe).
 func (m *Monitor) Subscribe(fn func(Update)) (unsubscribe func()) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
