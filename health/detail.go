@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strconv"
@@ -51,6 +52,8 @@ func detailFor(err error) string {
 		return op + ": " + detailFor(opErr.Err)
 	case errors.As(err, &urlErr):
 		return detailFor(urlErr.Err) // its URL carries the check's query string
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed by the peer (" + maskQuoted(err.Error()) + ")"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "" // Check.Probe says "timed out after" the timeout
 	}

@@ -129,9 +129,10 @@ func TestDetailHTTP(t *testing.T) {
 	checkDetail(t, "Body regex", r, ReasonMismatch, "body does not match body_regex", base+"/body", addrPort(t, port))
 
 	// A peer whose reply is not HTTP: Go's errors quote what it sent.
-	for _, tc := range []struct{ name, reply, cause string }{
-		{"Not HTTP", bodyToken + "\r\n\r\n", "malformed HTTP response"},
-		{"Malformed header", "HTTP/1.1 200 OK\r\nX-Secret " + headerToken + "\r\n\r\n", "malformed MIME header: missing colon"},
+	for _, tc := range []struct{ name, reply, reason, cause string }{
+		{"Not HTTP", bodyToken + "\r\n\r\n", ReasonError, "malformed HTTP response"},
+		{"Malformed header", "HTTP/1.1 200 OK\r\nX-Secret " + headerToken + "\r\n\r\n", ReasonError, "malformed MIME header: missing colon"},
+		{"No reply", "", ReasonReset, "connection closed by the peer (EOF)"},
 	} {
 		_, raw := serveTCP(t, func(c net.Conn) {
 			c.Read(make([]byte, 4096))
@@ -139,7 +140,7 @@ func TestDetailHTTP(t *testing.T) {
 		})
 		url := "http://www.example.org:" + raw + "/"
 		r := probeURL(t, CheckConfig{URL: url})
-		checkDetail(t, tc.name, r, ReasonError, tc.cause, url, addrPort(t, raw))
+		checkDetail(t, tc.name, r, tc.reason, tc.cause, url, addrPort(t, raw))
 	}
 }
 
