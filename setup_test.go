@@ -310,7 +310,7 @@ func TestParseErrors(t *testing.T) {
 					cafile /etc/ca.pem
 				}
 			}
-		}`, "Testfile:5 - Error during parsing: option 'cafile' does not apply to https checks: see the README for the options of each check type"},
+		}`, "Testfile:5 - Error during parsing: check option 'cafile' does not apply to https checks: write one of method, header, status, body_contains, body_regex, follow_redirects, ca, client_cert, server_name, insecure, tls_min, max_latency"},
 		{"duplicate pool name", `failover example.org {` + pool + `
 			pool WWW.example.org {
 				target 192.0.2.2

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -21,18 +23,25 @@ type CheckConfig struct {
 	Timeout time.Duration
 }
 
+// checkForms shows how each supported check is written. It is the one list
+// of schemes: Schemes quotes it, and schemeOptions builds a check from each
+// form to learn the options it takes.
+var checkForms = []string{"tcp://HOST:PORT", "tls://HOST:PORT", "http://HOST[:PORT]/PATH", "https://HOST[:PORT]/PATH",
+	"dns://NAME[:PORT]", "grpc://HOST:PORT", "grpcs://HOST:PORT", "icmp://HOST"}
+
 // Schemes lists the supported check URL forms, for error messages.
-const Schemes = "tcp://HOST:PORT, tls://HOST:PORT, http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH, " +
-	"dns://NAME[:PORT], grpc://HOST:PORT, grpcs://HOST:PORT or icmp://HOST"
+var Schemes = strings.Join(checkForms[:len(checkForms)-1], ", ") + " or " + checkForms[len(checkForms)-1]
 
 // Check is a validated check, ready to probe any target address.
 type Check struct {
-	URL        string
+	name       string // for Result.Check
 	scheme     string
 	prober     Prober
 	port       uint16 // the URL's port (or the scheme's default); 0 for icmp
 	maxLatency time.Duration
+	timeout    time.Duration
 	key        string
+	users      int // monitors probing with this check; guarded by registry
 }
 
 // Key identifies the check: two checks with the same key probe the same way.
@@ -44,10 +53,17 @@ func (c *Check) Probe(ctx context.Context, addr netip.Addr, port uint16) Result 
 	if port == 0 {
 		port = c.port
 	}
-	r := c.prober.Probe(ctx, netip.AddrPortFrom(addr, port))
+	dst := netip.AddrPortFrom(addr, port)
+	r := c.prober.Probe(ctx, dst)
 	if r.OK && c.maxLatency > 0 && r.Duration > c.maxLatency {
-		r = Result{Reason: ReasonSlow, Duration: r.Duration}
+		r = Result{Reason: ReasonSlow, Duration: r.Duration,
+			Detail: fmt.Sprintf("slower than max_latency %s: %s", c.maxLatency, roundDuration(r.Duration))}
 	}
+	if r.Reason == ReasonTimeout {
+		// The error alone ("i/o timeout") does not say how long was waited.
+		r.Detail = strings.TrimSuffix(fmt.Sprintf("timed out after %s: %s", c.timeout, r.Detail), ": ")
+	}
+	r.Check, r.Addr, r.Detail = c.name, dst, capDetail(r.Detail)
 	return r
 }
 
@@ -61,8 +77,10 @@ func (c *Check) watchable() bool {
 	return false
 }
 
-// Close releases the check's idle connections.
-func (c *Check) Close() { c.prober.Close() }
+// close releases the check's idle connections. Only the monitors that probe
+// with a check close it (on the last one's release): a pool that configured
+// the check cannot know whether a shared monitor still probes with it.
+func (c *Check) close() { c.prober.Close() }
 
 var defaultPorts = map[string]uint16{"http": 80, "https": 443, "dns": 53}
 
@@ -84,51 +102,7 @@ func NewCheck(cfg CheckConfig) (*Check, error) {
 		port = defaultPorts[u.Scheme]
 	}
 	o := newOptions(cfg.Options)
-	c := &Check{URL: cfg.URL, scheme: u.Scheme, port: port}
-	if c.maxLatency, _, err = o.duration("max_latency"); err != nil {
-		return nil, err
-	}
-	if c.maxLatency >= cfg.Timeout && c.maxLatency > 0 {
-		return nil, o.errf(o.all("max_latency")[0], "max_latency %s must be shorter than the timeout %s: a slower probe already fails", c.maxLatency, cfg.Timeout)
-	}
-	needPort := func() error {
-		if port == 0 {
-			return fmt.Errorf("check '%s' has no port: write %s://%s:PORT", cfg.URL, u.Scheme, hostOr(u, "HOST"))
-		}
-		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			return fmt.Errorf("check '%s': a %s check takes no path or query: write %s://HOST:PORT", cfg.URL, u.Scheme, u.Scheme)
-		}
-		return nil
-	}
-	var digest string
-	switch u.Scheme {
-	case "tcp":
-		if err = needPort(); err == nil {
-			c.prober, err = newTCPProber(o, cfg.Timeout)
-		}
-	case "tls":
-		if err = needPort(); err == nil {
-			c.prober, digest, err = newTLSProber(u, o, cfg)
-		}
-	case "http", "https":
-		if u.Hostname() == "" {
-			return nil, fmt.Errorf("check '%s' has no host: write the name the service answers to, e.g. %s://www.example.org/health", cfg.URL, u.Scheme)
-		}
-		c.prober, digest, err = newHTTPProber(u, o, cfg)
-	case "dns":
-		c.prober, err = newDNSProber(u, o, cfg.Timeout)
-	case "grpc", "grpcs":
-		if err = needPort(); err == nil {
-			c.prober, digest, err = newGRPCProber(u, o, cfg)
-		}
-	case "icmp":
-		if u.Port() != "" || (u.Path != "" && u.Path != "/") {
-			return nil, fmt.Errorf("check '%s': an icmp check takes no port or path: write icmp://HOST", cfg.URL)
-		}
-		c.prober, err = newICMPProber(o)
-	default:
-		return nil, fmt.Errorf("check scheme '%s' is not supported: write %s", u.Scheme, Schemes)
-	}
+	c, digest, err := build(u, port, o, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +116,104 @@ func NewCheck(cfg CheckConfig) (*Check, error) {
 	}
 	c.key = key.String()
 	return c, nil
+}
+
+// build makes the check for u's scheme, reading the options it takes: the
+// scheme's own, then those of every check. What it reads is what the error
+// for an unknown option lists.
+func build(u *url.URL, port uint16, o *options, cfg CheckConfig) (*Check, string, error) {
+	c := &Check{name: checkName(u), scheme: u.Scheme, port: port, timeout: cfg.Timeout}
+	needPort := func() error {
+		if port == 0 {
+			return fmt.Errorf("check '%s' has no port: write %s://%s:PORT", cfg.URL, u.Scheme, hostOr(u, "HOST"))
+		}
+		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("check '%s': a %s check takes no path or query: write %s://HOST:PORT", cfg.URL, u.Scheme, u.Scheme)
+		}
+		return nil
+	}
+	var (
+		digest string
+		err    error
+	)
+	switch u.Scheme {
+	case "tcp":
+		if err = needPort(); err == nil {
+			c.prober, err = newTCPProber(o, cfg.Timeout)
+		}
+	case "tls":
+		if err = needPort(); err == nil {
+			c.prober, digest, err = newTLSProber(u, o, cfg)
+		}
+	case "http", "https":
+		if u.Hostname() == "" {
+			return nil, "", fmt.Errorf("check '%s' has no host: write the name the service answers to, e.g. %s://www.example.org/health", cfg.URL, u.Scheme)
+		}
+		c.prober, digest, err = newHTTPProber(u, o, cfg)
+	case "dns":
+		c.prober, err = newDNSProber(u, o, cfg.Timeout)
+	case "grpc", "grpcs":
+		if err = needPort(); err == nil {
+			c.prober, digest, err = newGRPCProber(u, o, cfg)
+		}
+	case "icmp":
+		if u.Port() != "" || (u.Path != "" && u.Path != "/") {
+			return nil, "", fmt.Errorf("check '%s': an icmp check takes no port or path: write icmp://HOST", cfg.URL)
+		}
+		c.prober = newICMPProber()
+	default:
+		return nil, "", fmt.Errorf("check scheme '%s' is not supported: write %s", u.Scheme, Schemes)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if c.maxLatency, _, err = o.duration("max_latency"); err != nil {
+		return nil, "", err
+	}
+	if c.maxLatency >= cfg.Timeout && c.maxLatency > 0 {
+		return nil, "", o.errf(o.all("max_latency")[0], "max_latency %s must be shorter than the timeout %s: a slower probe already fails", c.maxLatency, cfg.Timeout)
+	}
+	return c, digest, nil
+}
+
+// schemeOptions lists, for each scheme in the order of checkForms, the
+// options its checks take, found by building one check from each form
+// without options and noting what build reads.
+var schemeOptions = sync.OnceValue(func() []schemeOpts {
+	var out []schemeOpts
+	for _, form := range checkForms {
+		u, err := url.Parse(sampleURL(form))
+		if err != nil {
+			panic(fmt.Sprintf("check form %s: %v", form, err))
+		}
+		o := newOptions(nil)
+		if _, _, err := build(u, 1, o, CheckConfig{URL: u.String(), Timeout: time.Second}); err != nil {
+			panic(fmt.Sprintf("check form %s: %v", form, err))
+		}
+		out = append(out, schemeOpts{u.Scheme, o.asked})
+	}
+	return out
+})
+
+// sampleURL fills in a check form: tcp://HOST:PORT becomes tcp://example.org:1.
+func sampleURL(form string) string {
+	return strings.NewReplacer("[:PORT]", "", ":PORT", ":1", "HOST", "example.org", "NAME", "example.org", "/PATH", "/").Replace(form)
+}
+
+type schemeOpts struct {
+	scheme  string
+	options []string
+}
+
+// schemesTaking lists the schemes whose checks take the option name.
+func schemesTaking(name string) []string {
+	var out []string
+	for _, s := range schemeOptions() {
+		if slices.Contains(s.options, name) {
+			out = append(out, s.scheme)
+		}
+	}
+	return out
 }
 
 func hostOr(u *url.URL, fallback string) string {

@@ -22,14 +22,10 @@ type dnsProber struct {
 }
 
 func newDNSProber(u *url.URL, o *options, timeout time.Duration) (*dnsProber, error) {
-	p := &dnsProber{client: &dns.Client{Net: "udp", Timeout: timeout}, qname: dns.Fqdn(u.Hostname()), qtype: dns.TypeA, rcodes: []int{dns.RcodeSuccess}}
-	if name, ok, err := o.str("query", "query www.example.org"); err != nil {
+	p := &dnsProber{client: &dns.Client{Net: "udp", Timeout: timeout}, qtype: dns.TypeA, rcodes: []int{dns.RcodeSuccess}}
+	var err error
+	if p.qname, err = queryName(u, o); err != nil {
 		return nil, err
-	} else if ok {
-		p.qname = dns.Fqdn(name)
-	}
-	if _, ok := dns.IsDomainName(p.qname); !ok || p.qname == "." && u.Hostname() == "" {
-		return nil, fmt.Errorf("dns check '%s' has no name to query: write dns://NAME[:PORT] or add 'query NAME'", u.String())
 	}
 	if opt, ok, err := o.one("type"); err != nil {
 		return nil, err
@@ -62,11 +58,36 @@ func newDNSProber(u *url.URL, o *options, timeout time.Duration) (*dnsProber, er
 			return nil, o.errf(opt, "rcode needs at least one rcode: write e.g. 'rcode NOERROR'")
 		}
 	}
-	var err error
 	if p.contains, _, err = o.str("answer_contains", "answer_contains 192.0.2.10"); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// queryName is the name a dns check asks for: the 'query' option's, else
+// the URL's host. 'query .' asks for the root, as CoreDNS's forward plugin
+// does in its own health checks (. IN NS); a check must name it explicitly.
+func queryName(u *url.URL, o *options) (string, error) {
+	opt, ok, err := o.one("query")
+	switch {
+	case err != nil:
+		return "", err
+	case ok && (len(opt.Args) != 1 || opt.Args[0] == ""):
+		return "", o.errf(opt, "query takes one name: write e.g. 'query www.example.org', or 'query .' for the root")
+	case ok:
+		if _, valid := dns.IsDomainName(opt.Args[0]); !valid {
+			return "", o.errf(opt, "query '%s' is not a domain name: write e.g. 'query www.example.org', or 'query .' for the root", opt.Args[0])
+		}
+		return dns.Fqdn(opt.Args[0]), nil
+	}
+	host := u.Hostname()
+	if host == "" {
+		return "", fmt.Errorf("dns check '%s' has no name to query: write dns://NAME[:PORT], or add 'query NAME' to its block ('query .' for the root)", u)
+	}
+	if _, valid := dns.IsDomainName(host); !valid {
+		return "", fmt.Errorf("dns check '%s': '%s' is not a domain name: write dns://NAME[:PORT], or add 'query NAME' to its block", u, host)
+	}
+	return dns.Fqdn(host), nil
 }
 
 func (p *dnsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
@@ -75,14 +96,15 @@ func (p *dnsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	m.SetQuestion(p.qname, p.qtype)
 	r, _, err := p.client.ExchangeContext(ctx, m, dst.String())
 	if err != nil {
-		return failure(start, reasonFor(err))
+		return failed(start, err)
 	}
 	ok := false
 	for _, rc := range p.rcodes {
 		ok = ok || r.Rcode == rc
 	}
 	if !ok {
-		return failure(start, "rcode_"+strings.ToLower(dns.RcodeToString[r.Rcode]))
+		return failure(start, "rcode_"+strings.ToLower(dns.RcodeToString[r.Rcode]),
+			fmt.Sprintf("rcode %s, want %s", rcodeName(r.Rcode), p.rcodeList()))
 	}
 	if p.contains == "" {
 		return success(start)
@@ -92,7 +114,23 @@ func (p *dnsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 			return success(start)
 		}
 	}
-	return failure(start, ReasonMismatch)
+	return failure(start, ReasonMismatch, fmt.Sprintf("answer lacks the expected text (%d records)", len(r.Answer)))
+}
+
+func rcodeName(rc int) string {
+	if s, ok := dns.RcodeToString[rc]; ok {
+		return s
+	}
+	return fmt.Sprintf("RCODE%d", rc)
+}
+
+// rcodeList writes the accepted rcodes, e.g. "NOERROR or NXDOMAIN".
+func (p *dnsProber) rcodeList() string {
+	names := make([]string, len(p.rcodes))
+	for i, rc := range p.rcodes {
+		names[i] = rcodeName(rc)
+	}
+	return strings.Join(names, " or ")
 }
 
 func (p *dnsProber) Close() {}

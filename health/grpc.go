@@ -2,8 +2,10 @@ package health
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,25 +48,42 @@ func (p *grpcProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	conn, err := grpc.NewClient("passthrough:///"+dst.String(),
 		grpc.WithTransportCredentials(p.creds), grpc.WithAuthority(p.authority))
 	if err != nil {
-		return failure(start, ReasonError)
+		return failure(start, ReasonError, detailFor(err))
 	}
 	defer conn.Close()
 	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: p.service}, grpc.WaitForReady(false))
 	if err != nil {
-		switch status.Code(err) {
+		st := status.Convert(err)
+		switch st.Code() {
 		case codes.DeadlineExceeded:
-			return failure(start, ReasonTimeout)
+			return failure(start, ReasonTimeout, "")
 		case codes.NotFound:
-			return failure(start, ReasonNotServing)
+			return failure(start, ReasonNotServing, fmt.Sprintf("the health server does not know service '%s' (NotFound)", p.service))
 		case codes.Unavailable:
-			return failure(start, grpcUnavailable(err))
+			return failure(start, grpcUnavailable(err), grpcDetail(st))
 		}
-		return failure(start, ReasonProtocol)
+		// Other codes come from the server's application, and so may its
+		// message: the code alone says enough.
+		return failure(start, ReasonProtocol, "health check answered "+st.Code().String())
 	}
-	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		return failure(start, ReasonNotServing)
+	if s := resp.GetStatus(); s != healthpb.HealthCheckResponse_SERVING {
+		return failure(start, ReasonNotServing, fmt.Sprintf("health status %s, want SERVING", s))
 	}
 	return success(start)
+}
+
+// grpcDetail is the message of an Unavailable status, which the gRPC client
+// makes itself for connection and transport failures, with its "connection error: desc ="
+// wrapper taken off and quoted parts masked: gRPC quotes what the peer sent,
+// such as an unexpected content-type.
+func grpcDetail(st *status.Status) string {
+	msg := st.Message()
+	if q, ok := strings.CutPrefix(msg, "connection error: desc = "); ok {
+		if unq, err := strconv.Unquote(q); err == nil {
+			msg = unq
+		}
+	}
+	return st.Code().String() + ": " + maskQuoted(msg)
 }
 
 // grpcUnavailable refines an Unavailable status into a connection reason

@@ -85,6 +85,14 @@ func newHTTPProber(u *url.URL, o *options, cfg CheckConfig) (*httpProber, string
 			return nil, "", o.errf(opt, "body_regex '%s' is not a valid regular expression: %v", opt.Args[0], err)
 		}
 	}
+	if p.method == http.MethodHead && (len(p.contains) > 0 || p.regex != nil) {
+		body := "body_contains"
+		if len(p.contains) == 0 {
+			body = "body_regex"
+		}
+		return nil, "", o.errf(o.all("method")[0], "method HEAD gets no body, so %s (line %d) could never match: drop 'method HEAD' (GET is the default) or %s",
+			body, o.all(body)[0].Line, body)
+	}
 	redirects := 0
 	if opt, ok, err := o.one("follow_redirects"); err != nil {
 		return nil, "", err
@@ -175,27 +183,35 @@ func (p *httpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, p.method, p.scheme+"://"+dst.String()+p.requestURI, nil)
 	if err != nil {
-		return failure(start, ReasonError)
+		return failure(start, ReasonError, "cannot build the request") // not err: it quotes the URL and its query
 	}
 	req.Host = p.host
 	req.Header = p.header.Clone()
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return failure(start, reasonFor(err))
+		return failed(start, err)
 	}
 	defer resp.Body.Close()
 	if !p.statusOK(resp.StatusCode) {
-		return failure(start, "status_"+strconv.Itoa(resp.StatusCode))
+		return failure(start, "status_"+strconv.Itoa(resp.StatusCode),
+			fmt.Sprintf("status %d, want %s", resp.StatusCode, statusList(p.status)))
 	}
 	if len(p.contains) == 0 && p.regex == nil {
 		return success(start)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes))
 	if err != nil {
-		return failure(start, reasonFor(err))
+		return failed(start, err)
 	}
-	if (len(p.contains) > 0 && !bytes.Contains(body, p.contains)) || (p.regex != nil && !p.regex.Match(body)) {
-		return failure(start, ReasonMismatch)
+	read := fmt.Sprintf("%d bytes read", len(body))
+	if len(body) == MaxBodyBytes {
+		read = fmt.Sprintf("first %d bytes read, the limit", len(body))
+	}
+	if len(p.contains) > 0 && !bytes.Contains(body, p.contains) {
+		return failure(start, ReasonMismatch, "body lacks the expected text ("+read+")")
+	}
+	if p.regex != nil && !p.regex.Match(body) {
+		return failure(start, ReasonMismatch, "body does not match body_regex ("+read+")")
 	}
 	return success(start)
 }

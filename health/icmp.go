@@ -34,8 +34,8 @@ func canUseRawICMP() bool {
 	return rawICMP
 }
 
-func newICMPProber(o *options) (*icmpProber, error) {
-	return &icmpProber{privileged: canUseRawICMP()}, nil
+func newICMPProber() *icmpProber {
+	return &icmpProber{privileged: canUseRawICMP()}
 }
 
 func (p *icmpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
@@ -56,10 +56,10 @@ func (p *icmpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 		pinger.Timeout = time.Until(deadline)
 	}
 	if err := pinger.RunWithContext(ctx); err != nil {
-		return failure(start, reasonFor(err))
+		return failed(start, err)
 	}
 	if pinger.Statistics().PacketsRecv == 0 {
-		return failure(start, ReasonTimeout)
+		return failure(start, ReasonTimeout, "no echo reply")
 	}
 	return success(start)
 }

@@ -57,10 +57,12 @@ type Update struct {
 	Result Result
 	State  State
 	Since  time.Time // when the target entered State
-	// Recovered says State is UP after having been DOWN (not a first verdict).
+	// Recovered says State is UP after having been DOWN (not a first
+	// verdict), until EndHold ends the hold-down that this calls for.
 	Recovered bool
 	Changed   bool
-	// Replay marks the current state handed to a new subscriber: no new probe ran.
+	// Replay marks an update no new probe made: the current state handed to
+	// a new subscriber, or the end of a hold-down (EndHold).
 	Replay bool
 }
 
@@ -72,9 +74,11 @@ type Monitor struct {
 	refs   int // guarded by registry
 	cancel context.CancelFunc
 	done   chan struct{}
+	holds  sync.WaitGroup // EndHold calls under way
 
 	watching atomic.Bool  // a watch connection is open (for tests)
 	nextDue  atomic.Int64 // UnixNano of the next scheduled round
+	earliest atomic.Int64 // UnixNano of the earliest possible state change
 
 	mu        sync.Mutex // guards below; held while subscribers are called
 	tracker   *Tracker
@@ -95,6 +99,13 @@ var registry = struct {
 // the new configuration's monitors before it releases the old ones, a
 // target whose spec did not change keeps its monitor, its state and its
 // probe schedule across the reload.
+//
+// The monitors own the checks they probe with: a check is closed when the
+// last monitor using it stops, and callers never close checks. When a
+// monitor for an equal spec already runs, it keeps its own checks and those
+// in spec are not used; a check that never probed holds no connection or
+// other resource (NewCheck opens nothing that outlives it), so nothing needs
+// closing and the garbage collector takes it.
 func Acquire(spec Spec) *Monitor {
 	registry.Lock()
 	defer registry.Unlock()
@@ -102,6 +113,9 @@ func Acquire(spec Spec) *Monitor {
 	if m := registry.monitors[k]; m != nil {
 		m.refs++
 		return m
+	}
+	for _, c := range spec.Checks {
+		c.users++
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Monitor{
@@ -113,13 +127,14 @@ func Acquire(spec Spec) *Monitor {
 		tracker: NewTracker(spec.Rise, spec.Fall),
 		subs:    map[uint64]func(Update){},
 	}
+	m.schedule(time.Now().Add(startDelay(spec.Interval)))
 	registry.monitors[k] = m
 	go m.run(ctx)
 	return m
 }
 
-// Release drops one reference; the last one stops the monitor and waits
-// for its goroutine to end.
+// Release drops one reference; the last one stops the monitor, waits for
+// its goroutine to end and closes the checks no other monitor uses.
 func (m *Monitor) Release() {
 	registry.Lock()
 	m.refs--
@@ -128,14 +143,49 @@ func (m *Monitor) Release() {
 		delete(registry.monitors, m.key)
 	}
 	registry.Unlock()
-	if last {
-		m.cancel()
-		<-m.done
+	if !last {
+		return
+	}
+	m.cancel()
+	<-m.done
+	m.holds.Wait()
+	// One pool's checks serve the monitors of all its targets, and a reload
+	// may hand a monitor to the next configuration: count the users.
+	var unused []*Check
+	registry.Lock()
+	for _, c := range m.spec.Checks {
+		if c.users--; c.users == 0 {
+			unused = append(unused, c)
+		}
+	}
+	registry.Unlock()
+	for _, c := range unused {
+		c.close()
 	}
 }
 
 // NextProbe returns when the next scheduled probe round is due.
 func (m *Monitor) NextProbe() time.Time { return time.Unix(0, m.nextDue.Load()) }
+
+// EarliestChange returns the earliest moment the monitor's state could
+// change, counting the confirmations already under way: the next scheduled
+// round before the first verdict; otherwise that round plus the fast rounds
+// still needed to confirm a change (Rise or Fall less the streak in
+// progress, minus one, each FastInterval later). It is in the past while an
+// overdue round runs. A target that closes the watched connection (Watch)
+// can bring the next round forward; that is not counted, or no TTL could
+// ever be longer than zero. It takes no lock, so subscribers and queries
+// may call it.
+func (m *Monitor) EarliestChange() time.Time { return time.Unix(0, m.earliest.Load()) }
+
+// schedule records when the next round is due and, from the tracker, the
+// earliest change. Called by the monitor's goroutine with m.mu held (or
+// before it starts), so both are set before subscribers hear of a round.
+func (m *Monitor) schedule(due time.Time) {
+	m.nextDue.Store(due.UnixNano())
+	confirm := time.Duration(m.tracker.Remaining()-1) * m.spec.FastInterval
+	m.earliest.Store(due.Add(confirm).UnixNano())
+}
 
 // Running returns how many monitors run: one per distinct target spec.
 func Running() int {
@@ -146,7 +196,10 @@ func Running() int {
 
 // Subscribe calls fn after every probe round until the returned function
 // is called. If the target already has a state, fn first gets it as a
-// Replay. fn runs on the monitor's goroutine and must not block for long.
+// Replay. fn is called with the monitor's lock held, one call at a time,
+// mostly on the monitor's goroutine: it must not block for long, nor call
+// Subscribe or an unsubscribe function (EndHold, NextProbe and
+// EarliestChange are safe).
 func (m *Monitor) Subscribe(fn func(Update)) (unsubscribe func()) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -163,6 +216,32 @@ func (m *Monitor) Subscribe(fn func(Update)) (unsubscribe func()) {
 	}
 }
 
+// EndHold ends the target's failback hold-down for good, as an operator's
+// 'up' does: it clears Recovered, and every subscriber (every pool sharing
+// the monitor) hears an Update with Replay (no probe ran), Changed, the
+// current State, Since and Result, and Recovered false; a later
+// configuration's subscribers get the same in their replay. A later DOWN
+// then UP sets Recovered again. It does nothing when the target is not
+// recovered.
+//
+// EndHold returns at once and the subscribers hear of it on another
+// goroutine, so that a subscriber, or a caller holding a lock that
+// subscribers take, may call it. Call it only between Acquire and Release.
+func (m *Monitor) EndHold() {
+	m.holds.Go(func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if !m.recovered {
+			return
+		}
+		m.recovered = false
+		u := Update{Result: m.last, State: m.tracker.State(), Since: m.since, Changed: true, Replay: true}
+		for _, fn := range m.subs {
+			fn(u)
+		}
+	})
+}
+
 // run probes until ctx is cancelled. The first round starts after a short
 // random delay; later rounds start every Interval (start to start) with
 // ±5 % jitter so that targets configured together do not stay in
@@ -174,8 +253,7 @@ func (m *Monitor) run(ctx context.Context) {
 	defer w.close()
 	stop := context.AfterFunc(ctx, w.interrupt)
 	defer stop()
-	due := time.Now().Add(startDelay(m.spec.Interval))
-	m.nextDue.Store(due.UnixNano())
+	due := m.NextProbe()
 	timer := time.NewTimer(time.Until(due))
 	defer timer.Stop()
 	for {
@@ -199,12 +277,14 @@ func (m *Monitor) run(ctx context.Context) {
 			m.since = time.Now()
 			m.recovered = before == Down && s == Up
 		}
-		for _, fn := range m.subs {
-			fn(Update{Result: r, State: s, Since: m.since, Recovered: m.recovered, Changed: changed})
-		}
 		next := jitter(m.spec.Interval)
 		if m.tracker.Pending() {
 			next = m.spec.FastInterval
+		}
+		due = start.Add(next)
+		m.schedule(due)
+		for _, fn := range m.subs {
+			fn(Update{Result: r, State: s, Since: m.since, Recovered: m.recovered, Changed: changed})
 		}
 		m.mu.Unlock()
 		// A round woken by the watch does not re-open it: the next scheduled
@@ -213,8 +293,6 @@ func (m *Monitor) run(ctx context.Context) {
 		if m.spec.Watch && r.OK && !woke {
 			m.arm(ctx, w)
 		}
-		due = start.Add(next)
-		m.nextDue.Store(due.UnixNano())
 	}
 }
 
@@ -340,25 +418,36 @@ func (m *Monitor) probe(ctx context.Context) Result {
 }
 
 // combine passes when at least require results passed (0: all). A failure
-// carries the reason of the first failed check in configuration order.
+// carries the reason, check, address and detail of the first failed check
+// in configuration order; a success those of the first passed check, without
+// a reason or detail.
 func combine(results []Result, require int) Result {
 	if require == 0 {
 		require = len(results)
 	}
-	var out Result
+	var firstOK, firstFailed *Result
 	passed := 0
-	for _, r := range results {
-		out.Duration = max(out.Duration, r.Duration)
-		if r.OK {
+	var longest time.Duration
+	for i, r := range results {
+		longest = max(longest, r.Duration)
+		switch {
+		case r.OK:
 			passed++
-		} else if out.Reason == "" {
-			out.Reason = r.Reason
+			if firstOK == nil {
+				firstOK = &results[i]
+			}
+		case firstFailed == nil:
+			firstFailed = &results[i]
 		}
 	}
-	out.OK = passed >= require
-	if out.OK {
-		out.Reason = ""
+	out := Result{OK: true}
+	switch {
+	case passed < require:
+		out = *firstFailed
+	case firstOK != nil:
+		out.Check, out.Addr = firstOK.Check, firstOK.Addr
 	}
+	out.Duration = longest
 	return out
 }
 

@@ -1,8 +1,10 @@
 package health
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -171,21 +173,27 @@ func TestMonitorFastConfirmation(t *testing.T) {
 }
 
 func TestCombine(t *testing.T) {
-	ok, bad := Result{OK: true}, Result{Reason: ReasonRefused}
+	ok := Result{OK: true, Check: "tcp://a.example.org:1", Addr: netip.MustParseAddrPort("127.0.0.1:1")}
+	bad := Result{Reason: ReasonRefused, Check: "tcp://b.example.org:2", Addr: netip.MustParseAddrPort("127.0.0.1:2"), Detail: "connect: connection refused"}
+	bad2 := Result{Reason: ReasonTimeout, Check: "tcp://c.example.org:3", Detail: "timed out after 1s"}
 	for _, tc := range []struct {
 		results []Result
 		require int
-		want    bool
+		want    Result
 	}{
-		{[]Result{ok, ok}, 0, true},
-		{[]Result{ok, bad}, 0, false},
-		{[]Result{ok, bad}, 1, true},
-		{[]Result{bad, bad, ok}, 2, false},
-		{[]Result{ok, bad, ok}, 2, true},
+		{[]Result{ok, ok}, 0, ok},
+		{[]Result{ok, bad}, 0, bad},
+		{[]Result{ok, bad}, 1, ok},
+		{[]Result{bad, bad2, ok}, 2, bad},
+		{[]Result{ok, bad2, bad}, 2, bad2},
+		{[]Result{bad, ok, ok}, 2, ok},
 	} {
-		r := combine(tc.results, tc.require)
-		if r.OK != tc.want || (!r.OK && r.Reason != ReasonRefused) {
-			t.Errorf("combine(%v, %d) = %+v, want ok=%v", tc.results, tc.require, r, tc.want)
+		for i := range tc.results {
+			tc.results[i].Duration = time.Duration(i+1) * time.Millisecond
+		}
+		tc.want.Duration = time.Duration(len(tc.results)) * time.Millisecond // the longest
+		if r := combine(tc.results, tc.require); r != tc.want {
+			t.Errorf("combine(%v, %d) = %+v, want %+v", tc.results, tc.require, r, tc.want)
 		}
 	}
 }
@@ -208,4 +216,233 @@ func TestMonitorWatchNoStorm(t *testing.T) {
 	if limit := 2*int(time.Since(start)/interval) + 2; rounds > limit {
 		t.Errorf("%d probe rounds in %s at interval %s: the watch must add at most one per interval (limit %d)", rounds, time.Since(start).Round(time.Millisecond), interval, limit)
 	}
+}
+
+// fakeProber passes every probe and records its own closing, and any probe
+// made after it.
+type fakeProber struct {
+	probes, closes, afterClose atomic.Int64
+}
+
+func (f *fakeProber) Probe(context.Context, netip.AddrPort) Result {
+	f.probes.Add(1)
+	if f.closes.Load() > 0 {
+		f.afterClose.Add(1)
+	}
+	return Result{OK: true}
+}
+
+func (f *fakeProber) Close() { f.closes.Add(1) }
+
+// fakeCheck wraps a prober in a check whose key is name.
+func fakeCheck(p Prober, name string) *Check {
+	return &Check{scheme: "tcp", prober: p, port: 9, key: name}
+}
+
+// waitFor polls cond until it holds or the limit passes.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("Timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestMonitorsOwnChecks: one pool's check serves the monitors of all its
+// targets. Releasing one monitor must not close the check another still
+// probes with; the last release closes it. A check handed to Acquire when
+// an equal monitor already runs is not adopted: never probed, never closed.
+func TestMonitorsOwnChecks(t *testing.T) {
+	shared, spare := &fakeProber{}, &fakeProber{}
+	spec := func(addr string, c *Check) Spec {
+		return Spec{Addr: netip.MustParseAddr(addr), Checks: []*Check{c}, Interval: 10 * time.Millisecond,
+			FastInterval: 10 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1}
+	}
+	c := fakeCheck(shared, t.Name())
+	a := Acquire(spec("127.0.0.1", c))
+	b := Acquire(spec("127.0.0.2", c))
+	// An equal spec from another configuration, with its own equal check.
+	b2 := Acquire(spec("127.0.0.2", fakeCheck(spare, t.Name())))
+	if b2 != b {
+		t.Fatal("Equal specs should share one monitor")
+	}
+	a.Release()
+	if n := shared.closes.Load(); n != 0 {
+		t.Fatalf("Check closed %d times after releasing one of the two monitors using it", n)
+	}
+	n := shared.probes.Load()
+	waitFor(t, 5*time.Second, "the remaining monitor to probe", func() bool { return shared.probes.Load() > n+2 })
+	b.Release()
+	if n := shared.closes.Load(); n != 0 {
+		t.Fatalf("Check closed %d times while a reference to its monitor remains", n)
+	}
+	b2.Release()
+	if n := shared.closes.Load(); n != 1 {
+		t.Errorf("Check closed %d times after the last release, want 1", n)
+	}
+	if n := shared.afterClose.Load(); n != 0 {
+		t.Errorf("%d probes ran after the check was closed", n)
+	}
+	if p, c := spare.probes.Load(), spare.closes.Load(); p != 0 || c != 0 {
+		t.Errorf("The check not adopted by the running monitor was probed %d times and closed %d times, want 0 and 0", p, c)
+	}
+}
+
+// gatedProber returns, for each probe, the result the test feeds it; a
+// probe waits for it. The test thus decides every round's outcome, and the
+// monitor's schedule stays still between the rounds it lets finish.
+type gatedProber struct{ results chan bool }
+
+func (g *gatedProber) Probe(ctx context.Context, _ netip.AddrPort) Result {
+	select {
+	case ok := <-g.results:
+		if ok {
+			return Result{OK: true}
+		}
+		return Result{Reason: ReasonRefused, Detail: "fed a failure"}
+	case <-ctx.Done():
+		return Result{Reason: ReasonTimeout}
+	}
+}
+
+func (g *gatedProber) Close() {}
+
+// gated starts a monitor whose rounds return what step feeds them. step
+// returns the round's update once every subscriber heard it.
+func gated(t *testing.T, rise, fall int, interval, fast time.Duration) (m *Monitor, rec *recorder, step func(ok bool) Update) {
+	t.Helper()
+	g := &gatedProber{results: make(chan bool)}
+	m, rec = acquire(t, Spec{Addr: loopback, Checks: []*Check{fakeCheck(g, t.Name())},
+		Interval: interval, FastInterval: fast, Timeout: time.Hour, Rise: rise, Fall: fall})
+	step = func(ok bool) Update {
+		t.Helper()
+		n := len(rec.snapshot())
+		select {
+		case g.results <- ok:
+		case <-time.After(5 * time.Second):
+			t.Fatal("No probe round started within 5s")
+		}
+		waitFor(t, 5*time.Second, "the round's update", func() bool { return len(rec.snapshot()) > n })
+		u := rec.snapshot()
+		return u[len(u)-1]
+	}
+	return m, rec, step
+}
+
+// TestMonitorEarliestChange: the earliest possible change is the next
+// round plus the fast rounds still needed to confirm a change, counting the
+// streak under way.
+func TestMonitorEarliestChange(t *testing.T) {
+	const fast = 7 * time.Millisecond
+	m, _, step := gated(t, 3, 4, 20*time.Millisecond, fast)
+	check := func(what string, rounds int) {
+		t.Helper()
+		want := m.NextProbe().Add(time.Duration(rounds) * fast)
+		if got := m.EarliestChange(); !got.Equal(want) {
+			t.Errorf("%s: EarliestChange() is %s after the next round, want %s (%d fast rounds)",
+				what, got.Sub(m.NextProbe()), time.Duration(rounds)*fast, rounds)
+		}
+	}
+	if m.NextProbe().IsZero() || m.NextProbe().Before(time.Now().Add(-time.Minute)) {
+		t.Fatalf("NextProbe() = %s before the first round: not scheduled", m.NextProbe())
+	}
+	check("No verdict yet", 0)
+	for _, st := range []struct {
+		what   string
+		ok     bool
+		state  State
+		rounds int
+	}{
+		{"First verdict UP (fall 4)", true, Up, 3},
+		{"UP, 1 failure of 4", false, Up, 2},
+		{"UP, 2 failures of 4", false, Up, 1},
+		{"UP, streak broken", true, Up, 3},
+		{"UP, 1 failure of 4 again", false, Up, 2},
+		{"UP, 2 failures of 4", false, Up, 1},
+		{"UP, 3 failures of 4", false, Up, 0},
+		{"DOWN (rise 3)", false, Down, 2},
+		{"DOWN, 1 success of 3", true, Down, 1},
+		{"DOWN, 2 successes of 3", true, Down, 0},
+		{"UP again", true, Up, 3},
+	} {
+		predicted := m.EarliestChange()
+		u := step(st.ok)
+		if u.State != st.state {
+			t.Fatalf("%s: state %s, want %s", st.what, u.State, st.state)
+		}
+		if now := time.Now(); u.Changed && now.Before(predicted) {
+			t.Errorf("%s: the state changed %s before the predicted earliest change", st.what, predicted.Sub(now))
+		}
+		check(st.what, st.rounds)
+	}
+}
+
+// TestMonitorEndHold: an operator's 'up' ends a recovered target's
+// hold-down for every subscriber, without a probe.
+func TestMonitorEndHold(t *testing.T) {
+	m, rec, step := gated(t, 1, 1, 10*time.Millisecond, 10*time.Millisecond)
+	other := &recorder{} // a second pool sharing the monitor
+	defer m.Subscribe(other.add)()
+	endHold := func() {
+		m.EndHold()
+		m.holds.Wait()
+	}
+
+	step(true)
+	n := len(rec.snapshot())
+	endHold()
+	if len(rec.snapshot()) != n {
+		t.Errorf("EndHold on a target that never went DOWN sent %+v, want nothing", rec.snapshot()[n:])
+	}
+	step(false)
+	up := step(true)
+	if !up.Recovered {
+		t.Fatalf("UP after DOWN: got %+v, want Recovered", up)
+	}
+	endHold()
+	want := Update{Result: up.Result, State: Up, Since: up.Since, Changed: true, Replay: true}
+	for name, r := range map[string]*recorder{"first": rec, "second": other} {
+		if u := r.snapshot(); u[len(u)-1] != want {
+			t.Errorf("After EndHold the %s subscriber heard %+v, want %+v", name, u[len(u)-1], want)
+		}
+	}
+	n = len(rec.snapshot())
+	endHold()
+	if len(rec.snapshot()) != n {
+		t.Errorf("A second EndHold sent %+v, want nothing", rec.snapshot()[n:])
+	}
+	late := &recorder{} // the next configuration after a reload
+	defer m.Subscribe(late.add)()
+	if u := late.snapshot(); len(u) != 1 || !u[0].Replay || u[0].Recovered {
+		t.Errorf("A new subscriber's replay after EndHold: %+v, want one Replay with Recovered false", u)
+	}
+	if u := step(true); u.Recovered {
+		t.Errorf("A round after EndHold: %+v, want Recovered false", u)
+	}
+	step(false)
+	if u := step(true); !u.Recovered {
+		t.Errorf("DOWN then UP after EndHold: %+v, want Recovered again", u)
+	}
+}
+
+// TestMonitorEndHoldFromSubscriber: a pool whose operator pinned a target
+// UP ends the hold-down as soon as it hears Recovered, from inside its
+// subscriber, with the monitor's lock held: that must not deadlock.
+func TestMonitorEndHoldFromSubscriber(t *testing.T) {
+	m, rec, step := gated(t, 1, 1, 10*time.Millisecond, 10*time.Millisecond)
+	defer m.Subscribe(func(u Update) {
+		if u.Recovered {
+			m.EndHold()
+		}
+	})()
+	step(true)
+	step(false)
+	step(true)
+	waitFor(t, 5*time.Second, "the hold-down to end", func() bool {
+		u := rec.snapshot()
+		return u[len(u)-1].Replay && !u[len(u)-1].Recovered
+	})
 }

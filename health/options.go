@@ -3,9 +3,12 @@ package health
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/failover-dns/failover/internal/suggest"
 )
 
 // Option is one line of a check's option block: a name and its arguments.
@@ -35,8 +38,9 @@ func ErrorLine(err error) int {
 // options hands out a check's option lines to the probe that understands
 // them and reports those nobody took.
 type options struct {
-	list []Option
-	used []bool
+	list  []Option
+	used  []bool
+	asked []string // every name a probe looked for, in order: the options that apply
 }
 
 func newOptions(list []Option) *options {
@@ -49,6 +53,9 @@ func (o *options) errf(opt Option, format string, args ...any) error {
 
 // all returns every line with this name, marking them used.
 func (o *options) all(name string) []Option {
+	if !slices.Contains(o.asked, name) {
+		o.asked = append(o.asked, name)
+	}
 	var out []Option
 	for i, opt := range o.list {
 		if opt.Name == name {
@@ -124,14 +131,36 @@ func (o *options) duration(name string) (time.Duration, bool, error) {
 	return d, true, nil
 }
 
-// unused reports the first option no probe took.
+// unused reports the first option no probe took, with the options that
+// apply (those the probe looked for), the closest of them if the name looks
+// mistyped, or else the schemes the option belongs to.
 func (o *options) unused(scheme string) error {
 	for i, opt := range o.list {
-		if !o.used[i] {
-			return o.errf(opt, "option '%s' does not apply to %s checks: see the README for the options of each check type", opt.Name, scheme)
+		if o.used[i] {
+			continue
 		}
+		msg := fmt.Sprintf("check option '%s' does not apply to %s checks", opt.Name, scheme)
+		valid := strings.Join(o.asked, ", ")
+		if near := suggest.Closest(opt.Name, o.asked); near != "" {
+			return o.errf(opt, "%s: did you mean '%s'? (%s checks take %s)", msg, near, scheme, valid)
+		}
+		if others := schemesTaking(opt.Name); len(others) > 0 {
+			msg += fmt.Sprintf(", only to %s checks", joinAnd(others))
+		}
+		if len(o.asked) == 1 {
+			return o.errf(opt, "%s: their only option is %s", msg, valid)
+		}
+		return o.errf(opt, "%s: write one of %s", msg, valid)
 	}
 	return nil
+}
+
+// joinAnd writes "a", "a and b" or "a, b and c".
+func joinAnd(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }
 
 func unescape(s string) string {

@@ -37,7 +37,7 @@ func probeAt(t *testing.T, addr netip.Addr, cfg CheckConfig) Result {
 	if err != nil {
 		t.Fatalf("NewCheck(%q): %v", cfg.URL, err)
 	}
-	defer c.Close()
+	defer c.close()
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
 	return c.Probe(ctx, addr, 0)

@@ -16,12 +16,24 @@ type Result struct {
 	// Reason says briefly why a probe failed ("refused", "timeout", "tls",
 	// "status_503", ...). It is empty on success and comes from a small,
 	// bounded set so that it can be used as a metric label.
-	Reason   string
+	Reason string
+	// Check names the check as the Corefile gives it: scheme://host[:port]/path
+	// of its URL, without the query string, which may carry a token.
+	Check string
+	// Addr is the address and port the probe went to (port 0 for icmp).
+	Addr netip.AddrPort
+	// Detail says what failed in words an operator can act on: the
+	// underlying error ("connect: connection refused", a certificate name
+	// mismatch) or what the reply lacked ("status 503, want 200-299"). It
+	// never holds body bytes or header values, which may be secrets, and
+	// is at most MaxDetail bytes. Empty on success.
+	Detail   string
 	Duration time.Duration
 }
 
 // A Prober checks one destination. Probe must honour ctx's deadline and
-// must be safe for concurrent use by many targets.
+// must be safe for concurrent use by many targets. Check.Probe fills in the
+// result's Check and Addr and caps its Detail.
 type Prober interface {
 	Probe(ctx context.Context, dst netip.AddrPort) Result
 	// Close releases idle connections and other resources.
@@ -30,8 +42,15 @@ type Prober interface {
 
 func success(start time.Time) Result { return Result{OK: true, Duration: time.Since(start)} }
 
-func failure(start time.Time, reason string) Result {
-	return Result{Reason: reason, Duration: time.Since(start)}
+// failure is a failed probe with a reason from the fixed set and a detail
+// that never quotes the peer's bytes.
+func failure(start time.Time, reason, detail string) Result {
+	return Result{Reason: reason, Detail: detail, Duration: time.Since(start)}
+}
+
+// failed is a probe that failed with err.
+func failed(start time.Time, err error) Result {
+	return failure(start, reasonFor(err), detailFor(err))
 }
 
 // resettingDialer dials TCP connections that close with a reset

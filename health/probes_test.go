@@ -214,7 +214,10 @@ func TestTCPBanner(t *testing.T) {
 	}
 }
 
-func TestGRPCHealth(t *testing.T) {
+// serveGRPCHealth serves the standard gRPC health service on a loopback
+// port until the test ends or the server is stopped.
+func serveGRPCHealth(t *testing.T) (*grpc.Server, *grpchealth.Server, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -223,8 +226,13 @@ func TestGRPCHealth(t *testing.T) {
 	hs := grpchealth.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
 	go srv.Serve(ln)
-	defer srv.Stop()
-	base := "grpc://api.example.org:" + portOfAddr(t, ln.Addr().String())
+	t.Cleanup(srv.Stop)
+	return srv, hs, portOfAddr(t, ln.Addr().String())
+}
+
+func TestGRPCHealth(t *testing.T) {
+	srv, hs, port := serveGRPCHealth(t)
+	base := "grpc://api.example.org:" + port
 	service := []Option{{Name: "service", Args: []string{"example.v1.Orders"}}}
 
 	hs.SetServingStatus("example.v1.Orders", healthpb.HealthCheckResponse_SERVING)
@@ -251,7 +259,31 @@ func TestGRPCHealth(t *testing.T) {
 	}
 }
 
-func TestDNSProbe(t *testing.T) {
+// serveDNS serves mux over UDP and TCP on one loopback port until the test ends.
+func serveDNS(t *testing.T, mux *dns.ServeMux) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := portOfAddr(t, pc.LocalAddr().String())
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		pc.Close()
+		t.Fatal(err)
+	}
+	udp := &dns.Server{PacketConn: pc, Handler: mux}
+	tcp := &dns.Server{Listener: ln, Handler: mux}
+	go udp.ActivateAndServe()
+	go tcp.ActivateAndServe()
+	t.Cleanup(func() { udp.Shutdown(); tcp.Shutdown() })
+	return port
+}
+
+// serveTestDNS serves on a loopback port: good.example.org A 192.0.2.1,
+// SERVFAIL for bad.example.org, and the root's NS.
+func serveTestDNS(t *testing.T) (port string) {
+	t.Helper()
 	mux := dns.NewServeMux()
 	mux.HandleFunc("good.example.org.", func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
@@ -265,22 +297,20 @@ func TestDNSProbe(t *testing.T) {
 		m.SetRcode(r, dns.RcodeServerFailure)
 		w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := portOfAddr(t, pc.LocalAddr().String())
-	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	udp := &dns.Server{PacketConn: pc, Handler: mux}
-	tcp := &dns.Server{Listener: ln, Handler: mux}
-	go udp.ActivateAndServe()
-	go tcp.ActivateAndServe()
-	defer udp.Shutdown()
-	defer tcp.Shutdown()
+	mux.HandleFunc(".", func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if q := r.Question[0]; q.Name == "." && q.Qtype == dns.TypeNS {
+			rr, _ := dns.NewRR(". 518400 IN NS a.root-servers.net.")
+			m.Answer = []dns.RR{rr}
+		}
+		w.WriteMsg(m)
+	})
+	return serveDNS(t, mux)
+}
 
+func TestDNSProbe(t *testing.T) {
+	port := serveTestDNS(t)
 	for _, tc := range []struct {
 		name   string
 		url    string
@@ -293,6 +323,8 @@ func TestDNSProbe(t *testing.T) {
 		{"answer lacks", "dns://good.example.org:" + port, []string{"answer_contains 192.0.2.2"}, ReasonMismatch},
 		{"SERVFAIL", "dns://bad.example.org:" + port, nil, "rcode_servfail"},
 		{"SERVFAIL accepted", "dns://bad.example.org:" + port, []string{"rcode NOERROR SERVFAIL"}, ""},
+		{"root NS, as forward asks", "dns://127.0.0.1:" + port, []string{"query .", "type NS", "answer_contains a.root-servers.net."}, ""},
+		{"root A has no such answer", "dns://:" + port, []string{"query .", "answer_contains a.root-servers.net."}, ReasonMismatch},
 		{"query option", "dns://ns.example.org:" + port, []string{"query bad.example.org", "type AAAA", "transport tcp"}, "rcode_servfail"},
 	} {
 		r := probeURL(t, CheckConfig{URL: tc.url, Options: opts(tc.opts...)})

@@ -47,6 +47,19 @@ func (t *Tracker) State() State { return t.state }
 // change is being confirmed.
 func (t *Tracker) Pending() bool { return t.streak > 0 }
 
+// Remaining returns how many more results that disagree with the state
+// would change it: 1 before the first verdict, otherwise Fall (for UP) or
+// Rise (for DOWN) less the disagreeing results already seen in a row.
+func (t *Tracker) Remaining() int {
+	switch t.state {
+	case Unknown:
+		return 1
+	case Up:
+		return t.fall - t.streak
+	}
+	return t.rise - t.streak
+}
+
 // Observe records one probe result and returns the new state and whether it changed.
 func (t *Tracker) Observe(ok bool) (State, bool) {
 	switch {

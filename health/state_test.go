@@ -49,3 +49,24 @@ func TestTrackerAlternatingNeverFlaps(t *testing.T) {
 		}
 	}
 }
+
+func TestTrackerRemaining(t *testing.T) {
+	tr := NewTracker(2, 3)
+	if n := tr.Remaining(); n != 1 {
+		t.Fatalf("Before the first verdict: Remaining() = %d, want 1 (the first result decides)", n)
+	}
+	for i, st := range []struct {
+		ok   bool
+		want int
+	}{
+		{true, 3},                         // UP: fall 3 failures to go DOWN
+		{false, 2}, {false, 1}, {true, 3}, // a broken streak starts over
+		{false, 2}, {false, 1}, {false, 2}, // DOWN: rise 2 successes to go UP
+		{true, 1}, {false, 2}, {true, 1}, {true, 3},
+	} {
+		tr.Observe(st.ok)
+		if n := tr.Remaining(); n != st.want {
+			t.Fatalf("Step %d (ok=%v, state %s): Remaining() = %d, want %d", i, st.ok, tr.State(), n, st.want)
+		}
+	}
+}

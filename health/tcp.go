@@ -3,6 +3,7 @@ package health
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -37,7 +38,7 @@ func (p *tcpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	start := time.Now()
 	conn, err := p.dialer.dial(ctx, dst)
 	if err != nil {
-		return failure(start, reasonFor(err))
+		return failed(start, err)
 	}
 	defer conn.Close()
 	if len(p.send) == 0 && len(p.expect) == 0 {
@@ -48,14 +49,14 @@ func (p *tcpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	}
 	if len(p.send) > 0 {
 		if _, err := conn.Write(p.send); err != nil {
-			return failure(start, reasonFor(err))
+			return failed(start, err)
 		}
 	}
 	if len(p.expect) == 0 {
 		return success(start)
 	}
 	if err := readUntil(conn, p.expect, maxBannerBytes); err != nil {
-		return failure(start, reasonFor(err))
+		return failed(start, err)
 	}
 	return success(start)
 }
@@ -63,9 +64,15 @@ func (p *tcpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 func (p *tcpProber) Close() {}
 
 // errNoMatch means the peer's bytes did not contain what a check expects.
-type errNoMatch struct{}
+// It tells how much was read, never what.
+type errNoMatch struct{ read, limit int }
 
-func (errNoMatch) Error() string { return "expected text not found" }
+func (e errNoMatch) Error() string {
+	if e.read >= e.limit {
+		return fmt.Sprintf("expected text not found in the first %d bytes", e.limit)
+	}
+	return fmt.Sprintf("expected text not found in the %d bytes received", e.read)
+}
 
 // readUntil reads from conn until want appears, limit bytes were read, or
 // the peer stops.
@@ -82,10 +89,10 @@ func readUntil(conn net.Conn, want []byte, limit int) error {
 		}
 		if err != nil {
 			if len(buf) > 0 {
-				return errNoMatch{}
+				return errNoMatch{len(buf), limit}
 			}
 			return err
 		}
 	}
-	return errNoMatch{}
+	return errNoMatch{len(buf), limit}
 }

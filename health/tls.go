@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
@@ -37,17 +38,21 @@ func (p *tlsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	start := time.Now()
 	raw, err := p.dialer.dial(ctx, dst)
 	if err != nil {
-		return failure(start, reasonFor(err))
+		return failed(start, err)
 	}
 	defer raw.Close()
 	conn := tls.Client(raw, p.config)
 	if err := conn.HandshakeContext(ctx); err != nil {
-		return failure(start, reasonFor(err))
+		return failed(start, err)
 	}
 	if p.minLife > 0 {
 		certs := conn.ConnectionState().PeerCertificates
-		if len(certs) == 0 || time.Until(certs[0].NotAfter) < p.minLife {
-			return failure(start, ReasonCertExpiry)
+		if len(certs) == 0 {
+			return failure(start, ReasonCertExpiry, "no certificate to check the lifetime of")
+		}
+		if left := time.Until(certs[0].NotAfter); left < p.minLife {
+			return failure(start, ReasonCertExpiry, fmt.Sprintf("certificate expires %s, in %d days: cert_min_days is %d",
+				certs[0].NotAfter.UTC().Format(time.DateOnly), int(left.Hours()/24), int(p.minLife.Hours()/24)))
 		}
 	}
 	return success(start)
