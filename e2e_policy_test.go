@@ -290,3 +290,55 @@ func TestRegionPreferenceECS(t *testing.T) {
 		return fmt.Sprint(got) == "[127.0.0.2]"
 	})
 }
+// TestAdaptiveTTLCountsStreak: while a failure streak is being confirmed,
+// no answer carries a TTL that outlives it: every answer given before the
+// answer changed had a TTL ending no later than that change.
+func TestAdaptiveTTLCountsStreak(t *testing.T) {
+	bs, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2")
+	s := startCoreDNS(t, `example.org:0 {
+	failover {
+		pool www.example.org {
+			target 127.0.0.1
+			target 127.0.0.2 priority 2
+			check tcp://www.example.org:`+port+`
+			interval 3s
+			fast_interval 1s
+			timeout 500ms
+			fall 4
+			watch off
+			ttl 300
+			adaptive_ttl 0 60
+		}
+	}
+}`)
+	waitAllUp(t, "www.example.org.", "127.0.0.1", "127.0.0.2")
+	bs[0].stop()
+	type seen struct {
+		at  time.Time
+		ttl uint32
+	}
+	var before []seen
+	deadline := time.Now().Add(detectLimit + 3*time.Second)
+	for {
+		at := time.Now()
+		r, err := s.query("udp", "www.example.org.", dns.TypeA)
+		if err != nil || len(r.Answer) != 1 {
+			t.Fatalf("Query: %v (%v)", r, err)
+		}
+		if got := r.Answer[0].(*dns.A).A.String(); got == "127.0.0.2" {
+			changed := at
+			for _, q := range before {
+				if end := q.at.Add(time.Duration(q.ttl) * time.Second); end.After(changed.Add(500 * time.Millisecond)) {
+					t.Errorf("An answer %s before the change had TTL %d: cached until %s after the change",
+						changed.Sub(q.at).Round(time.Millisecond), q.ttl, end.Sub(changed).Round(time.Millisecond))
+				}
+			}
+			return
+		}
+		before = append(before, seen{at, r.Answer[0].Header().Ttl})
+		if time.Now().After(deadline) {
+			t.Fatal("The answer never moved to the backup")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -46,6 +46,7 @@ type targetState struct {
 	recovered bool      // UP after having been DOWN: subject to the failback hold-down
 	passed    bool      // passed a probe round at some point
 	forced    overrideAction
+	failure   health.Result // the last failed probe round: which check, where, why (bounded)
 }
 
 // up reports whether a target counts as up: forced up by an operator, or

@@ -35,7 +35,6 @@ type pool struct {
 
 	monitors []*health.Monitor // while started; kept after stop for late queries
 	unsubs   []func()
-	holds    sync.WaitGroup // operator releases of hold-downs in flight
 
 	answers  [families]atomic.Pointer[answer]
 	regional [families][]atomic.Pointer[answer] // per region; nil: use answers
@@ -87,7 +86,6 @@ func (p *pool) stop() {
 		p.stopTimer()
 	}
 	p.mu.Unlock()
-	p.holds.Wait()
 	for i, m := range p.monitors {
 		p.unsubs[i]()
 		m.Release()
@@ -107,6 +105,11 @@ func (p *pool) observe(i int, u health.Update) {
 		}
 		probesTotal.WithLabelValues(p.name, result).Inc()
 		probeDuration.WithLabelValues(p.name).Observe(r.Duration.Seconds())
+	}
+	if !r.OK {
+		p.mu.Lock()
+		p.states[i].failure = r
+		p.mu.Unlock()
 	}
 	if !u.Changed {
 		return
@@ -128,7 +131,7 @@ func (p *pool) observe(i int, u health.Update) {
 		transitionsTotal.WithLabelValues(p.name, t.label, s.String()).Inc()
 		switch {
 		case !r.OK:
-			log.Infof("Pool %s: target %s is %s (last probe: %s)", p.name, t.label, s, r.Reason)
+			log.Infof("Pool %s: target %s is %s: %s", p.name, t.label, s, r)
 		case p.states[i].health != health.Unknown:
 			log.Infof("Pool %s: target %s is %s", p.name, t.label, s)
 		}
@@ -141,7 +144,7 @@ func (p *pool) observe(i int, u health.Update) {
 		}
 	}
 	st.health, st.since, st.recovered = s, u.Since, u.Recovered
-	st.passed = st.passed || s == health.Up
+	st.passed = st.passed || u.Passed || s == health.Up
 	if st.recovered && st.forced == overrideUp {
 		p.endHold(i)
 	}
@@ -150,14 +153,11 @@ func (p *pool) observe(i int, u health.Update) {
 
 // endHold ends target i's failback hold-down for good, for every pool that
 // shares its monitor: an operator forced it up. The monitor tells its
-// subscribers, this pool included, so it is called outside this pool's
-// lock, in a goroutine of its own. Called with p.mu held.
+// subscribers (this pool included) from a goroutine of its own.
 func (p *pool) endHold(i int) {
-	if p.stopped {
-		return
+	if !p.stopped && i < len(p.monitors) {
+		p.monitors[i].EndHold()
 	}
-	m := p.monitors[i]
-	p.holds.Go(m.EndHold)
 }
 
 // applyOverrides takes the operator overrides in force for each target,

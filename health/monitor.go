@@ -60,7 +60,10 @@ type Update struct {
 	// Recovered says State is UP after having been DOWN (not a first
 	// verdict), until EndHold ends the hold-down that this calls for.
 	Recovered bool
-	Changed   bool
+	// Passed says the target passed a probe round at some point (for a new
+	// subscriber too: a reload does not forget it).
+	Passed  bool
+	Changed bool
 	// Replay marks an update no new probe made: the current state handed to
 	// a new subscriber, or the end of a hold-down (EndHold).
 	Replay bool
@@ -85,6 +88,7 @@ type Monitor struct {
 	last      Result
 	since     time.Time
 	recovered bool
+	passed    bool
 	subs      map[uint64]func(Update)
 	nextID    uint64
 }
@@ -207,13 +211,18 @@ func (m *Monitor) Subscribe(fn func(Update)) (unsubscribe func()) {
 	m.nextID++
 	m.subs[id] = fn
 	if s := m.tracker.State(); s != Unknown {
-		fn(Update{Result: m.last, State: s, Since: m.since, Recovered: m.recovered, Changed: true, Replay: true})
+		fn(m.update(m.last, true, true))
 	}
 	return func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		delete(m.subs, id)
 	}
+}
+
+// update is what subscribers hear about the current state. Called with m.mu held.
+func (m *Monitor) update(r Result, changed, replay bool) Update {
+	return Update{Result: r, State: m.tracker.State(), Since: m.since, Recovered: m.recovered, Passed: m.passed, Changed: changed, Replay: replay}
 }
 
 // EndHold ends the target's failback hold-down for good, as an operator's
@@ -235,7 +244,7 @@ func (m *Monitor) EndHold() {
 			return
 		}
 		m.recovered = false
-		u := Update{Result: m.last, State: m.tracker.State(), Since: m.since, Changed: true, Replay: true}
+		u := m.update(m.last, true, true)
 		for _, fn := range m.subs {
 			fn(u)
 		}
@@ -277,6 +286,7 @@ func (m *Monitor) run(ctx context.Context) {
 			m.since = time.Now()
 			m.recovered = before == Down && s == Up
 		}
+		m.passed = m.passed || s == Up
 		next := jitter(m.spec.Interval)
 		if m.tracker.Pending() {
 			next = m.spec.FastInterval
@@ -284,7 +294,7 @@ func (m *Monitor) run(ctx context.Context) {
 		due = start.Add(next)
 		m.schedule(due)
 		for _, fn := range m.subs {
-			fn(Update{Result: r, State: s, Since: m.since, Recovered: m.recovered, Changed: changed})
+			fn(m.update(r, changed, false))
 		}
 		m.mu.Unlock()
 		// A round woken by the watch does not re-open it: the next scheduled

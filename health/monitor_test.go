@@ -403,7 +403,7 @@ func TestMonitorEndHold(t *testing.T) {
 		t.Fatalf("UP after DOWN: got %+v, want Recovered", up)
 	}
 	endHold()
-	want := Update{Result: up.Result, State: Up, Since: up.Since, Changed: true, Replay: true}
+	want := Update{Result: up.Result, State: Up, Since: up.Since, Passed: true, Changed: true, Replay: true}
 	for name, r := range map[string]*recorder{"first": rec, "second": other} {
 		if u := r.snapshot(); u[len(u)-1] != want {
 			t.Errorf("After EndHold the %s subscriber heard %+v, want %+v", name, u[len(u)-1], want)
