@@ -147,9 +147,13 @@ func (f *Failover) logStart(startedLoops int) {
 			}
 		}
 	}
+	logVersion.Do(func() { log.Infof("failover %s", version()) })
 	log.Infof("Server block %s: %d pools, %d targets; probe loops: %d kept, %d started, %d to stop",
 		f.block, len(f.pools), targets, len(mine)-startedLoops, startedLoops, stopping)
 }
+
+// logVersion logs the plugin's version once per process, at the first start.
+var logVersion sync.Once
 
 // monitorSet returns the distinct monitors the handler's pools use.
 func (f *Failover) monitorSet() map[*health.Monitor]bool {
