@@ -290,6 +290,7 @@ func TestRegionPreferenceECS(t *testing.T) {
 		return fmt.Sprint(got) == "[127.0.0.2]"
 	})
 }
+
 // TestAdaptiveTTLCountsStreak: while a failure streak is being confirmed,
 // no answer carries a TTL that outlives it: every answer given before the
 // answer changed had a TTL ending no later than that change.
