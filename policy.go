@@ -107,32 +107,16 @@ func choose(c *poolConfig, states []targetState, fam int, now time.Time) (*answe
 	var fallbackTier, heldBack []int
 	var until time.Time
 	for _, tier := range c.tiers[fam] {
-		var up, held []int
-		size := 0
-		for _, i := range tier {
-			s := states[i]
-			if s.forced == overrideDrain {
-				continue
-			}
-			size++
-			if !c.up(s) {
-				continue
-			}
-			if onHold, ends := c.held(s, now); onHold {
-				held = append(held, i)
-				until = earliest(until, ends)
-				continue
-			}
-			up = append(up, i)
+		sc := c.scan(states, tier, now, nil)
+		until = earliest(until, sc.until)
+		if len(sc.up) > 0 && len(sc.up) >= c.needed(sc.size) {
+			return c.answerOf(sc.up, resultHealthy), until
 		}
-		if len(up) > 0 && len(up) >= c.needed(size) {
-			return c.answerOf(up, resultHealthy), until
-		}
-		if len(up) > 0 && fallbackTier == nil {
-			fallbackTier = up
+		if len(sc.up) > 0 && fallbackTier == nil {
+			fallbackTier = sc.up
 		}
 		if heldBack == nil {
-			heldBack = held
+			heldBack = sc.held
 		}
 	}
 	if fallbackTier == nil {
@@ -142,6 +126,36 @@ func choose(c *poolConfig, states []targetState, fam int, now time.Time) (*answe
 		return c.answerOf(fallbackTier, resultHealthy), until
 	}
 	return c.allDownAnswer(states, fam), until
+}
+
+// tierScan is one tier's targets as choose sees them.
+type tierScan struct {
+	up    []int     // counting as up and not on hold
+	held  []int     // counting as up, but on a failback hold-down
+	size  int       // not drained
+	until time.Time // the earliest end of a hold-down in the tier
+}
+
+// scan sorts the targets of a tier that in accepts (nil: all of them).
+func (c *poolConfig) scan(states []targetState, tier []int, now time.Time, in func(i int) bool) tierScan {
+	var sc tierScan
+	for _, i := range tier {
+		s := states[i]
+		if s.forced == overrideDrain || (in != nil && !in(i)) {
+			continue
+		}
+		sc.size++
+		if !c.up(s) {
+			continue
+		}
+		if onHold, ends := c.held(s, now); onHold {
+			sc.held = append(sc.held, i)
+			sc.until = earliest(sc.until, ends)
+			continue
+		}
+		sc.up = append(sc.up, i)
+	}
+	return sc
 }
 
 // allDownAnswer is a family's answer when none of its targets counts as up.
@@ -192,26 +206,12 @@ func (c *poolConfig) allDownAnswer(states []targetState, fam int) *answer {
 // Failback hold-downs apply as in choose; until says when one ends.
 func chooseRegional(c *poolConfig, states []targetState, fam, reg int, now time.Time) (*answer, time.Time) {
 	var until time.Time
+	inRegion := func(i int) bool { return c.targets[i].region == reg }
 	for _, tier := range c.tiers[fam] {
-		var up []int
-		size := 0
-		for _, i := range tier {
-			s := states[i]
-			if c.targets[i].region != reg || s.forced == overrideDrain {
-				continue
-			}
-			size++
-			if !c.up(s) {
-				continue
-			}
-			if onHold, ends := c.held(s, now); onHold {
-				until = earliest(until, ends)
-				continue
-			}
-			up = append(up, i)
-		}
-		if len(up) > 0 && len(up) >= c.needed(size) {
-			return c.answerOf(up, resultHealthy), until
+		sc := c.scan(states, tier, now, inRegion)
+		until = earliest(until, sc.until)
+		if len(sc.up) > 0 && len(sc.up) >= c.needed(sc.size) {
+			return c.answerOf(sc.up, resultHealthy), until
 		}
 	}
 	return nil, until
