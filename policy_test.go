@@ -197,3 +197,38 @@ func TestRegionalAnswersHoldDown(t *testing.T) {
 		t.Errorf("After the hold-down: %v, want the region's target", a)
 	}
 }
+
+// TestClampTTL: the adaptive TTL rounds down, so that it never outlives the
+// moment the answer could change; MAX caps it and MIN is the floor.
+func TestClampTTL(t *testing.T) {
+	c := &poolConfig{adaptiveMin: 2, adaptiveMax: 30}
+	for _, tc := range []struct {
+		until time.Duration
+		want  uint32
+	}{
+		{10*time.Second + 900*time.Millisecond, 10},
+		{3 * time.Second, 3},
+		{1900 * time.Millisecond, 2}, // MIN wins
+		{-time.Second, 2},            // a change already due
+		{time.Hour, 30},
+	} {
+		if got := c.clampTTL(tc.until); got != tc.want {
+			t.Errorf("%s until a change: TTL %d, want %d", tc.until, got, tc.want)
+		}
+	}
+}
+
+// TestPoolAdaptiveTTLUntilHoldEnds: a failback hold-down that ends before
+// any probe could change the answer bounds the TTL.
+func TestPoolAdaptiveTTLUntilHoldEnds(t *testing.T) {
+	c := testConfig(1, 2)
+	c.failback, c.adaptiveMin, c.adaptiveMax = time.Minute, 0, 300
+	clk := newFakeClock()
+	p := newPool(c, nil, clk)
+	p.observe(1, health.Update{State: health.Up, Since: clk.Now(), Changed: true})
+	p.observe(0, health.Update{State: health.Up, Since: clk.Now(), Recovered: true, Changed: true})
+	clk.advance(15 * time.Second)
+	if got := p.adaptiveTTL(clk.Now()); got != 45 {
+		t.Errorf("TTL %d, want 45: the hold-down ends in 45s", got)
+	}
+}

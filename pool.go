@@ -269,19 +269,26 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// adaptiveTTL is the time until the answer could next change, in seconds,
-// clamped to the adaptive bounds: the earliest moment a target's state
-// could change (its next probe round plus the confirmations still needed,
-// counting a failure streak under way) or a failback hold-down ends. (A
-// crash seen by the connection watch can change it sooner.)
+// adaptiveTTL is the TTL an answer may carry at now under adaptive_ttl:
+// the time until the answer could next change, the earliest moment a
+// target's state could change (its next probe round plus the confirmations
+// still needed, counting a streak under way) or a failback hold-down ends.
+// (A crash seen by the connection watch can change it sooner.)
 func (p *pool) adaptiveTTL(now time.Time) uint32 {
-	until := time.Duration(p.adaptiveMax) * time.Second
+	next := now.Add(time.Duration(p.adaptiveMax) * time.Second)
 	for _, m := range p.monitors {
-		until = min(until, m.EarliestChange().Sub(now))
+		next = earliest(next, m.EarliestChange())
 	}
 	if at := p.changeAt.Load(); at != 0 {
-		until = min(until, time.Unix(0, at).Sub(now))
+		next = earliest(next, time.Unix(0, at))
 	}
-	ttl := uint32(max(until, 0) / time.Second)
-	return min(max(ttl, p.adaptiveMin), p.adaptiveMax)
+	return p.clampTTL(next.Sub(now))
+}
+
+// clampTTL turns the time until the answer could change into a TTL in
+// whole seconds (rounded down, never outliving the change) within the
+// adaptive bounds. MIN wins: it is the operator's floor.
+func (c *poolConfig) clampTTL(until time.Duration) uint32 {
+	ttl := uint32(min(max(until, 0)/time.Second, time.Duration(c.adaptiveMax)))
+	return min(max(ttl, c.adaptiveMin), c.adaptiveMax)
 }
