@@ -116,7 +116,7 @@ func (pp *poolParse) property(c *caddy.Controller) error {
 	case "fall":
 		p.fall, err = intArg(c, 1, maxStreak)
 	case "watch":
-		p.watch, err = flagArg(c, "on", "off", "watch takes on or off: write 'watch off' to keep no idle connection to the targets")
+		p.watch, err = flagArg(c, [2]string{"on", "off"}, "on", "write 'watch off' to keep no idle connection to the targets")
 	case "ttl":
 		p.ttl, err = ttlArg(c, 0)
 	case "degraded_ttl":
@@ -132,11 +132,11 @@ func (pp *poolParse) property(c *caddy.Controller) error {
 	case "all_down":
 		p.allDown, p.fallback, err = parseAllDown(c)
 	case "startup":
-		p.startDown, err = flagArg(c, "down", "up", "startup takes up or down: how targets count until their first probe round, e.g. 'startup down'")
+		p.startDown, err = flagArg(c, [2]string{"up", "down"}, "down", "how targets count until their first probe round, e.g. 'startup down'")
 	case "failback":
 		p.failback, p.manual, err = parseFailback(c)
 	default:
-		return c.Errf("unknown property '%s' in pool: write one of %s", prop, poolProperties)
+		return c.Errf("unknown property '%s' in pool%s: write one of %s", prop, suggest(prop, poolPropertyNames), oneOf(poolPropertyNames))
 	}
 	return err
 }
@@ -273,6 +273,9 @@ func poolNameIn(arg string, zones []string) (name, zone string, err error) {
 	return name, zone, nil
 }
 
+// targetOptions are the options of a target line.
+var targetOptions = []string{"priority", "weight", "probe", "region"}
+
 func parseTarget(c *caddy.Controller) (target, error) {
 	const usage = "write 'target ADDRESS [priority N] [weight N] [probe ADDRESS[:PORT]] [region NAME]'"
 	line := c.Line()
@@ -310,7 +313,7 @@ func parseTarget(c *caddy.Controller) (target, error) {
 		case "weight":
 			t.weight, err = targetNumber(args[i], args[i+1], maxWeight)
 		default:
-			err = fmt.Errorf("unknown target option '%s': %s", args[i], usage)
+			err = fmt.Errorf("unknown target option '%s'%s: %s", args[i], suggest(args[i], targetOptions), usage)
 		}
 		if err != nil {
 			return target{}, c.Err(err.Error())
@@ -384,14 +387,13 @@ func parseRequire(c *caddy.Controller) (int, error) {
 	return n, nil
 }
 
+// policyWords are the policies, in README order.
+var policyWords = []string{"priority", "first", "weighted", "round_robin", "random", "hash"}
+
 // parsePolicy reads 'policy NAME'.
 func parsePolicy(c *caddy.Controller) (policy, error) {
-	args := c.RemainingArgs()
-	pol, ok := policyNames[strings.Join(args, " ")]
-	if len(args) != 1 || !ok {
-		return 0, c.Err("policy takes one of priority, first, weighted, round_robin, random or hash: write e.g. 'policy weighted'")
-	}
-	return pol, nil
+	w, err := wordArg(c, policyWords, "write e.g. 'policy weighted'")
+	return policyNames[w], err
 }
 
 // parseAdaptiveTTL reads 'adaptive_ttl MIN MAX'.
@@ -450,7 +452,7 @@ func parseAllDown(c *caddy.Controller) (mode allDownPolicy, fallback [families][
 	}
 	i := slices.Index(allDownNames, args[0])
 	if i < 0 {
-		return 0, fallback, c.Errf("%s, not '%s'", usage, args[0])
+		return 0, fallback, c.Errf("%s, not '%s'%s", usage, args[0], suggest(args[0], allDownNames))
 	}
 	mode = allDownPolicy(i)
 	if mode != allDownFallback {

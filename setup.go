@@ -3,6 +3,7 @@ package failover
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -36,8 +37,8 @@ const (
 	maxWeight   = 65535
 )
 
-const poolProperties = "target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, " +
-	"policy, max_answers, min_healthy, all_down, startup, failback, adaptive_ttl or region"
+// blockProperties are the properties of the failover block.
+var blockProperties = []string{"pool", "overrides"}
 
 func setup(c *caddy.Controller) error {
 	f, err := parse(c)
@@ -99,7 +100,7 @@ func parse(c *caddy.Controller) (*Failover, error) {
 					return nil, err
 				}
 			default:
-				return nil, c.Errf("unknown property '%s': inside 'failover {' write 'pool NAME... {' blocks or 'overrides FILE'", c.Val())
+				return nil, c.Errf("unknown property '%s'%s: inside 'failover {' write 'pool NAME... {' blocks or 'overrides FILE'", c.Val(), suggest(c.Val(), blockProperties))
 			}
 		}
 		if len(configs) == 0 {
@@ -219,12 +220,27 @@ func ttlArg(c *caddy.Controller, lo int) (uint32, error) {
 	return uint32(n), err
 }
 
-// flagArg reads a property that takes one of two words; it reports whether
-// the word is yes. usage is the error.
-func flagArg(c *caddy.Controller, yes, no, usage string) (bool, error) {
-	args := c.RemainingArgs()
-	if len(args) != 1 || (args[0] != yes && args[0] != no) {
-		return false, c.Err(usage)
+// wordArg reads a property that takes one of the words valid.
+func wordArg(c *caddy.Controller, valid []string, hint string) (string, error) {
+	prop, list := c.Val(), oneOf(valid)
+	if len(valid) > 2 {
+		list = "one of " + list
 	}
-	return args[0] == yes, nil
+	args := c.RemainingArgs()
+	if len(args) != 1 {
+		return "", c.Errf("%s takes %s: %s", prop, list, hint)
+	}
+	if !slices.Contains(valid, args[0]) {
+		if s := closest(args[0], valid); s != "" {
+			return "", c.Errf("%s takes %s, not '%s': did you mean '%s'?", prop, list, args[0], s)
+		}
+		return "", c.Errf("%s takes %s, not '%s': %s", prop, list, args[0], hint)
+	}
+	return args[0], nil
+}
+
+// flagArg is wordArg for two words; it reports whether the word is yes.
+func flagArg(c *caddy.Controller, words [2]string, yes, hint string) (bool, error) {
+	w, err := wordArg(c, words[:], hint)
+	return w == yes, err
 }

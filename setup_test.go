@@ -138,7 +138,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"unknown plugin property", `failover example.org {
 			pools www.example.org
-		}`, "Testfile:2 - Error during parsing: unknown property 'pools': inside 'failover {' write 'pool NAME... {' blocks or 'overrides FILE'"},
+		}`, "Testfile:2 - Error during parsing: unknown property 'pools' (did you mean 'pool'?): inside 'failover {' write 'pool NAME... {' blocks or 'overrides FILE'"},
 		{"no pool", `failover example.org {
 		}`, "Testfile:1 - Error during parsing: failover has no pool: add 'pool NAME {'"},
 		{"unknown pool property", `failover example.org {
@@ -147,7 +147,7 @@ func TestParseErrors(t *testing.T) {
 				check tcp://www.example.org:80
 				intervall 5s
 			}
-		}`, "Testfile:5 - Error during parsing: unknown property 'intervall' in pool: write one of target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, policy, max_answers, min_healthy, all_down, startup, failback, adaptive_ttl or region"},
+		}`, "Testfile:5 - Error during parsing: unknown property 'intervall' in pool (did you mean 'interval'?): write one of target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, policy, max_answers, min_healthy, all_down, startup, failback, adaptive_ttl or region"},
 		{"bad address", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.300
@@ -171,7 +171,7 @@ func TestParseErrors(t *testing.T) {
 				target 192.0.2.1 prio 2
 				check tcp://www.example.org:80
 			}
-		}`, "Testfile:3 - Error during parsing: unknown target option 'prio': write 'target ADDRESS [priority N] [weight N] [probe ADDRESS[:PORT]] [region NAME]'"},
+		}`, "Testfile:3 - Error during parsing: unknown target option 'prio' (did you mean 'priority'?): write 'target ADDRESS [priority N] [weight N] [probe ADDRESS[:PORT]] [region NAME]'"},
 		{"negative priority", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.1 priority -1
@@ -353,7 +353,51 @@ func TestParseErrors(t *testing.T) {
 				check tcp://www.example.org:80
 				policy fastest
 			}
-		}`, "Testfile:5 - Error during parsing: policy takes one of priority, first, weighted, round_robin, random or hash"},
+		}`, "Testfile:5 - Error during parsing: policy takes one of priority, first, weighted, round_robin, random or hash, not 'fastest': write e.g. 'policy weighted'"},
+		{"misspelt policy", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				policy round-robin
+			}
+		}`, "Testfile:5 - Error during parsing: policy takes one of priority, first, weighted, round_robin, random or hash, not 'round-robin': did you mean 'round_robin'?"},
+		{"policy without a word", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				policy
+			}
+		}`, "Testfile:5 - Error during parsing: policy takes one of priority, first, weighted, round_robin, random or hash: write e.g. 'policy weighted'"},
+		{"watch maybe", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				watch maybe
+			}
+		}`, "Testfile:5 - Error during parsing: watch takes on or off, not 'maybe': write 'watch off' to keep no idle connection to the targets"},
+		{"misspelt all_down mode", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				all_down servfial
+			}
+		}`, "Testfile:5 - Error during parsing: all_down takes best_tier, all, servfail, nodata or 'fallback ADDRESS...', not 'servfial' (did you mean 'servfail'?)"},
+		{"unknown pool property, nothing near", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+				colour blue
+			}
+		}`, "Testfile:5 - Error during parsing: unknown property 'colour' in pool: write one of target, check,"},
+		{"misspelt target option", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1 wieght 2
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: unknown target option 'wieght' (did you mean 'weight'?): write 'target ADDRESS"},
+		{"misspelt plugin property", `failover example.org {
+			overide /tmp/overrides
+		}`, "Testfile:2 - Error during parsing: unknown property 'overide' (did you mean 'overrides'?): inside 'failover {'"},
 		{"bad min_healthy", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.1
@@ -388,7 +432,7 @@ func TestParseErrors(t *testing.T) {
 				check tcp://www.example.org:80
 				startup maybe
 			}
-		}`, "Testfile:5 - Error during parsing: startup takes up or down"},
+		}`, "Testfile:5 - Error during parsing: startup takes up or down, not 'maybe': how targets count until their first probe round"},
 		{"property given twice", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.1
