@@ -447,6 +447,41 @@ func TestParseErrors(t *testing.T) {
 				check tcp://www.example.org:80
 			}
 		}`, "Testfile:3 - Error during parsing: target option 'priority' is given twice: keep one"},
+		{"three-letter country", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1 region eu
+				check tcp://www.example.org:80
+				region eu 198.51.100.0/24 country:FRA
+			}
+		}`, "Testfile:5 - Error during parsing: region eu: 'country:FRA' is not a two-letter country code: write the ISO 3166-1 alpha-2 code the geoip plugin reports, e.g. country:FR or country:US"},
+		{"empty country", `failover example.org {
+			pool www.example.org {
+				region eu country:
+				target 192.0.2.1 region eu
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: region eu: 'country:' is not a two-letter country code"},
+		{"country with a digit", `failover example.org {
+			pool www.example.org {
+				region eu country:F1
+				target 192.0.2.1 region eu
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: region eu: 'country:F1' is not a two-letter country code"},
+		{"misspelt continent", `failover example.org {
+			pool www.example.org {
+				region eu continent:EUR
+				target 192.0.2.1 region eu
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: region eu: 'continent:EUR' is not a continent code (did you mean 'continent:EU'?): write continent:CC with CC one of AF, AN, AS, EU, NA, OC or SA"},
+		{"unknown continent", `failover example.org {
+			pool www.example.org {
+				region eu continent:XX
+				target 192.0.2.1 region eu
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: region eu: 'continent:XX' is not a continent code: write continent:CC with CC one of AF, AN, AS, EU, NA, OC or SA"},
 		{"used twice", `failover example.org {` + pool + `
 		}
 		failover example.org {` + pool + `
