@@ -332,17 +332,47 @@ func targetNumber(opt, arg string, limit int) (int, error) {
 }
 
 // parseProbeAddr reads the address (and optional port) that a target's
-// checks connect to instead of the address it answers with.
+// checks connect to instead of the address it answers with: ADDRESS or
+// ADDRESS:PORT for IPv4, [ADDRESS] or [ADDRESS]:PORT for IPv6. Without
+// brackets, 2001:db8::10:8081 would be read as an address, not a port.
 func parseProbeAddr(t *target, arg string) error {
 	if ap, err := netip.ParseAddrPort(arg); err == nil && ap.Port() != 0 && ap.Addr().Zone() == "" {
+		// netip requires the brackets around IPv6 and refuses them around IPv4.
 		t.probeAddr, t.probePort = ap.Addr().Unmap(), ap.Port()
 		return nil
 	}
-	if a, err := netip.ParseAddr(arg); err == nil && a.Zone() == "" {
+	bare, bracketed := arg, strings.HasPrefix(arg, "[") && strings.HasSuffix(arg, "]")
+	if bracketed {
+		bare = arg[1 : len(arg)-1]
+	}
+	a, err := netip.ParseAddr(bare)
+	switch {
+	case err != nil || a.Zone() != "":
+	case a.Is4() && !bracketed:
+		t.probeAddr = a
+		return nil
+	case a.Is6() && bracketed:
 		t.probeAddr = a.Unmap()
 		return nil
+	case a.Is6():
+		return unbracketedProbe(arg)
 	}
-	return fmt.Errorf("probe '%s' is not an address: write 'probe 10.0.0.10', 'probe 10.0.0.10:8081' or 'probe [2001:db8::10]:8081'", arg)
+	return fmt.Errorf("probe '%s' is not an address: write 'probe 10.0.0.10', 'probe 10.0.0.10:8081', 'probe [2001:db8::10]' or 'probe [2001:db8::10]:8081'", arg)
+}
+
+// unbracketedProbe is the error for an IPv6 probe address without brackets.
+// When its last group could be a port, it offers both readings.
+func unbracketedProbe(arg string) error {
+	if i := strings.LastIndex(arg, ":"); i > 0 {
+		host, port := arg[:i], arg[i+1:]
+		a, err1 := netip.ParseAddr(host)
+		p, err2 := strconv.ParseUint(port, 10, 16)
+		if err1 == nil && a.Is6() && err2 == nil && p > 0 {
+			return fmt.Errorf("probe '%s' is an IPv6 address without brackets: write 'probe [%s]' for that address, or 'probe [%s]:%s' for port %s of %s",
+				arg, arg, host, port, port, host)
+		}
+	}
+	return fmt.Errorf("probe '%s' is an IPv6 address without brackets: write 'probe [%s]', or 'probe [%s]:PORT' with a port", arg, arg, arg)
 }
 
 // parseCheck reads 'check URL' with an optional block of option lines,

@@ -269,6 +269,30 @@ func TestParseErrors(t *testing.T) {
 				check tcp://www.example.org:80
 			}
 		}`, "Testfile:3 - Error during parsing: probe 'mgmt.example.org:8081' is not an address: write 'probe 10.0.0.10', 'probe 10.0.0.10:8081'"},
+		{"IPv6 probe address and port without brackets", `failover example.org {
+			pool www.example.org {
+				target 2001:db8::1 probe 2001:db8::10:8081
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: probe '2001:db8::10:8081' is an IPv6 address without brackets: write 'probe [2001:db8::10:8081]' for that address, or 'probe [2001:db8::10]:8081' for port 8081 of 2001:db8::10"},
+		{"IPv6 probe address without brackets", `failover example.org {
+			pool www.example.org {
+				target 2001:db8::1 probe 2001:db8::10
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: probe '2001:db8::10' is an IPv6 address without brackets: write 'probe [2001:db8::10]', or 'probe [2001:db8::10]:PORT' with a port"},
+		{"IPv4 probe address in brackets", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1 probe [10.0.0.10]
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: probe '[10.0.0.10]' is not an address: write 'probe 10.0.0.10', 'probe 10.0.0.10:8081', 'probe [2001:db8::10]' or 'probe [2001:db8::10]:8081'"},
+		{"probe port zero", `failover example.org {
+			pool www.example.org {
+				target 192.0.2.1 probe 10.0.0.10:0
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:3 - Error during parsing: probe '10.0.0.10:0' is not an address"},
 		{"max_latency not below timeout", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.1
@@ -541,5 +565,28 @@ func TestParseOverridesFile(t *testing.T) {
 	}`)
 	if _, err := parse(c); err == nil || !strings.Contains(err.Error(), "Testfile:5 - Error during parsing: failback takes a duration or manual") {
 		t.Fatalf("Expected a failback error, got %v", err)
+	}
+}
+
+func TestParseProbeAddr(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		addr string
+		port uint16
+	}{
+		{"10.0.0.10", "10.0.0.10", 0},
+		{"10.0.0.10:8081", "10.0.0.10", 8081},
+		{"[2001:db8::10]", "2001:db8::10", 0},
+		{"[2001:db8::10]:8081", "2001:db8::10", 8081},
+		{"[::ffff:10.0.0.10]:80", "10.0.0.10", 80},
+	} {
+		var tg target
+		if err := parseProbeAddr(&tg, tc.arg); err != nil {
+			t.Errorf("Probe %s: %v", tc.arg, err)
+			continue
+		}
+		if tg.probeAddr.String() != tc.addr || tg.probePort != tc.port {
+			t.Errorf("Probe %s: got %s port %d, want %s port %d", tc.arg, tg.probeAddr, tg.probePort, tc.addr, tc.port)
+		}
 	}
 }
