@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -15,6 +16,7 @@ import (
 	"github.com/failover-dns/failover/health"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/idna"
 )
 
 // poolPropertyNames are the properties of a pool block, for error messages.
@@ -256,21 +258,39 @@ func (pp *poolParse) buildChecks(c *caddy.Controller) error {
 	return nil
 }
 
-// poolNameIn normalizes a pool name and finds the zone it belongs to.
+// poolNameIn normalizes a pool name and finds the zone it belongs to. A name
+// with non-ASCII letters is an internationalized name: queries carry its
+// IDNA (punycode) form, so that is the pool's name.
 func poolNameIn(arg string, zones []string) (name, zone string, err error) {
 	if strings.Contains(arg, "*") {
 		return "", "", fmt.Errorf("pool name '%s' is a wildcard: wildcard names are not supported, list each name", arg)
 	}
-	if _, ok := dns.IsDomainName(arg); !ok {
+	ascii, shown := arg, ""
+	if !isASCII(arg) {
+		if ascii, err = idna.Lookup.ToASCII(arg); err != nil {
+			return "", "", fmt.Errorf("pool name '%s' is not a valid internationalized domain name (%v): correct the letters, or write its punycode (xn--) form", arg, err)
+		}
+		shown = " (" + arg + ")"
+	}
+	if _, ok := dns.IsDomainName(ascii); !ok {
 		return "", "", fmt.Errorf("pool name '%s' is not a domain name: write a name like www.example.org", arg)
 	}
-	name = plugin.Name(arg).Normalize()
+	name = plugin.Name(ascii).Normalize()
 	zone = plugin.Zones(zones).Matches(name)
 	if zone == "" {
-		return "", "", fmt.Errorf("pool name '%s' is not inside the zones of this block (%s): write a name under one of them, or add its zone to the 'failover' line",
-			name, strings.Join(zones, " "))
+		return "", "", fmt.Errorf("pool name '%s'%s is not inside the zones of this block (%s): write a name under one of them, or add its zone to the 'failover' line",
+			name, shown, strings.Join(zones, " "))
 	}
 	return name, zone, nil
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // targetOptions are the options of a target line.

@@ -3,6 +3,7 @@ package failover
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,30 @@ func TestParseDefaultZonesFromServerBlock(t *testing.T) {
 	c.ServerBlockKeys = []string{"example.net:53"}
 	if _, err := parse(c); err == nil || !strings.Contains(err.Error(), "not inside the zones of this block (example.net.)") {
 		t.Fatalf("Expected a zone error, got %v", err)
+	}
+}
+
+// TestParseInternationalizedName: a pool name with non-ASCII letters answers
+// for its IDNA (punycode) form, which is what queries carry.
+func TestParseInternationalizedName(t *testing.T) {
+	c := caddy.NewTestController("dns", `failover example.org {
+		pool bücher.example.org Straße.example.org {
+			target 192.0.2.1
+			check tcp://192.0.2.1:80
+		}
+	}`)
+	f, err := parse(c)
+	if err != nil {
+		t.Fatalf("Expected no error, got %v", err)
+	}
+	want := []string{"xn--bcher-kva.example.org.", "xn--strae-oqa.example.org."}
+	if got := f.pools[0].names; !slices.Equal(got, want) {
+		t.Errorf("Pool names %q, want %q", got, want)
+	}
+	for _, name := range want {
+		if f.names[name].pool != f.pools[0] {
+			t.Errorf("%s does not answer from the pool", name)
+		}
 	}
 }
 
@@ -347,6 +372,28 @@ func TestParseErrors(t *testing.T) {
 				check tcp://www.example.net:80
 			}
 		}`, "Testfile:2 - Error during parsing: pool name 'www.example.net.' is not inside the zones of this block (example.org.)"},
+		{"bad internationalized name", `failover example.org {
+			pool bü_cher.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:2 - Error during parsing: pool name 'bü_cher.example.org' is not a valid internationalized domain name (idna: disallowed rune U+005F): correct the letters, or write its punycode (xn--) form"},
+		{"internationalized name outside zones", `failover example.org {
+			pool bücher.example.net {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:2 - Error during parsing: pool name 'xn--bcher-kva.example.net.' (bücher.example.net) is not inside the zones of this block (example.org.)"},
+		{"internationalized name used twice", `failover example.org {
+			pool bücher.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+			}
+			pool xn--bcher-kva.example.org {
+				target 192.0.2.1
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:6 - Error during parsing: pool name 'xn--bcher-kva.example.org.' is already used by the pool at line 2"},
 		{"wildcard name", `failover example.org {
 			pool *.example.org {
 				target 192.0.2.1
