@@ -65,8 +65,16 @@ func parsePool(c *caddy.Controller, zones []string, poolLines map[string]int) (*
 func parsePoolNames(c *caddy.Controller, zones []string, poolLines map[string]int) (*poolParse, error) {
 	line := c.Line()
 	args := c.RemainingArgs()
+	empty := len(args) > 0 && args[len(args)-1] == "{}" // one token to the lexer, not a name
+	if empty {
+		args = args[:len(args)-1]
+	}
 	if len(args) == 0 {
 		return nil, c.Err("pool has no name: write 'pool www.example.org {'")
+	}
+	if empty {
+		return nil, c.Errf("pool %s has an empty block '{}', so no target and no check: write 'pool %s {', then 'target ADDRESS' and 'check URL' lines, and '}' on its own line",
+			args[0], strings.Join(args, " "))
 	}
 	p := &poolConfig{interval: defaultInterval, rise: defaultRise, fall: defaultFall, ttl: defaultTTL, watch: true}
 	for _, a := range args {
@@ -215,8 +223,12 @@ func (pp *poolParse) resolveRegions(c *caddy.Controller) error {
 		}
 		p.targets[i].region = slices.IndexFunc(p.regions, func(r *region) bool { return r.name == t.regionName })
 		if p.targets[i].region < 0 {
-			return errAt(c, pp.line, "target %s is in region '%s', which pool %s does not declare: add 'region %s NETWORK...'",
-				t.label, t.regionName, p.names[0], t.regionName)
+			declared := make([]string, len(p.regions))
+			for j, r := range p.regions {
+				declared[j] = r.name
+			}
+			return errAt(c, t.line, "target %s is in region '%s', which pool %s does not declare%s: add 'region %s NETWORK...'",
+				t.label, t.regionName, p.names[0], suggest(t.regionName, declared), t.regionName)
 		}
 	}
 	return nil

@@ -408,6 +408,27 @@ func TestParseErrors(t *testing.T) {
 		{"pool without block", `failover example.org {
 			pool www.example.org
 		}`, "Testfile:2 - Error during parsing: pool www.example.org needs a block"},
+		{"empty block on the pool line", `failover example.org {
+			pool www.example.org web.example.org {}
+		}`, "Testfile:2 - Error during parsing: pool www.example.org has an empty block '{}', so no target and no check: write 'pool www.example.org web.example.org {', then 'target ADDRESS' and 'check URL' lines, and '}' on its own line"},
+		{"empty block without a name", `failover example.org {
+			pool {}
+		}`, "Testfile:2 - Error during parsing: pool has no name: write 'pool www.example.org {'"},
+		{"undeclared region", `failover example.org {
+			pool www.example.org {
+				region europe 198.51.100.0/24
+				target 192.0.2.1
+				target 192.0.2.2 region eu
+				check tcp://www.example.org:80
+			}
+		}`, "Testfile:5 - Error during parsing: target 192.0.2.2 is in region 'eu', which pool www.example.org. does not declare: add 'region eu NETWORK...'"},
+		{"misspelt region", `failover example.org {
+			pool www.example.org {
+				region europe 198.51.100.0/24
+				check tcp://www.example.org:80
+				target 192.0.2.1 region eurpoe
+			}
+		}`, "Testfile:5 - Error during parsing: target 192.0.2.1 is in region 'eurpoe', which pool www.example.org. does not declare (did you mean 'europe'?): add 'region eurpoe NETWORK...'"},
 		{"no target", `failover example.org {
 			pool www.example.org {
 				check tcp://www.example.org:80
