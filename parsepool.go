@@ -170,8 +170,26 @@ func (pp *poolParse) addCheck(c *caddy.Controller) error {
 	if err != nil {
 		return err
 	}
+	key := checkKey(cfg)
+	for _, prev := range pp.checks {
+		if checkKey(prev.cfg) == key {
+			warnAt(c, line, "check %s is given twice with the same options in pool %s (first at line %d): remove one; each copy is probed, and counts toward 'require N'",
+				cfg.URL, pp.cfg.names[0], prev.line)
+			break
+		}
+	}
 	pp.checks = append(pp.checks, poolCheck{cfg: cfg, line: line})
 	return nil
+}
+
+// checkKey identifies a check line by its URL and options, in any order.
+func checkKey(cfg health.CheckConfig) string {
+	opts := make([]string, len(cfg.Options))
+	for i, o := range cfg.Options {
+		opts[i] = strings.Join(append([]string{o.Name}, o.Args...), "\x00")
+	}
+	slices.Sort(opts)
+	return cfg.URL + "\x01" + strings.Join(opts, "\x01")
 }
 
 func (pp *poolParse) addRegion(c *caddy.Controller) error {

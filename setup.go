@@ -61,6 +61,11 @@ func setup(c *caddy.Controller) error {
 	return nil
 }
 
+// warnAt logs a mistake that does not stop loading, at a Corefile line.
+func warnAt(c *caddy.Controller, line int, format string, args ...any) {
+	log.Warningf("%s:%d - %s", c.File(), line, fmt.Sprintf(format, args...))
+}
+
 // errAt is c.Err for a line other than the current token's.
 func errAt(c *caddy.Controller, line int, format string, args ...any) error {
 	return fmt.Errorf("%s:%d - Error during parsing: %s", c.File(), line, fmt.Sprintf(format, args...))
@@ -108,6 +113,12 @@ func parse(c *caddy.Controller) (*Failover, error) {
 		}
 	}
 	f.block = strings.Join(c.ServerBlockKeys, " ")
+	f.addPools(configs)
+	return f, nil
+}
+
+// addPools builds the pools of the server block and the names they answer for.
+func (f *Failover) addPools(configs []*poolConfig) {
 	var overrides *atomic.Pointer[overrideSet]
 	if f.overrides != nil {
 		overrides = &f.overrides.current
@@ -119,12 +130,17 @@ func parse(c *caddy.Controller) (*Failover, error) {
 		for i, name := range cfg.names {
 			f.names[name] = poolName{pool: p, zone: cfg.zones[i]}
 		}
+		if f.overrides != nil {
+			f.overrides.pools = append(f.overrides.pools, cfg.names...)
+		}
 	}
 	for name, entry := range f.names {
 		f.markExisting(name, entry.zone)
 		f.negTTL = min(f.negTTL, entry.pool.ttl)
 	}
-	return f, nil
+	if f.overrides != nil {
+		f.overrides.warnUnmatched(f.overrides.current.Load())
+	}
 }
 
 func parseZones(c *caddy.Controller) ([]string, error) {

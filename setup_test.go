@@ -1,10 +1,16 @@
 package failover
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	golog "log"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -656,5 +662,133 @@ func TestParseProbeAddr(t *testing.T) {
 		if tg.probeAddr.String() != tc.addr || tg.probePort != tc.port {
 			t.Errorf("Probe %s: got %s port %d, want %s port %d", tc.arg, tg.probeAddr, tg.probePort, tc.addr, tc.port)
 		}
+	}
+}
+
+// logBuffer collects what the plugin logs (clog writes through the standard
+// log package) while a test runs; probe goroutines may log concurrently.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// captureLog sends the log to a buffer until the test ends (log_test.go
+// discards it otherwise).
+func captureLog(t *testing.T) *logBuffer {
+	l := &logBuffer{}
+	golog.SetOutput(l)
+	t.Cleanup(func() { golog.SetOutput(io.Discard) })
+	return l
+}
+
+// TestParseWarnsDuplicateCheck: a check line repeated with the same options
+// loads, with a warning at the repeat's line.
+func TestParseWarnsDuplicateCheck(t *testing.T) {
+	logged := captureLog(t)
+	c := caddy.NewTestController("dns", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check http://www.example.org/health {
+				method HEAD
+				status 200 204
+			}
+			check http://www.example.org/health {
+				status 200 204
+				method HEAD
+			}
+			check http://www.example.org/health {
+				status 200
+			}
+			check tcp://www.example.org:80
+		}
+	}`)
+	if _, err := parse(c); err != nil {
+		t.Fatalf("A duplicate check is not fatal, got %v", err)
+	}
+	want := "[WARNING] plugin/failover: Testfile:8 - check http://www.example.org/health is given twice with the same options in pool www.example.org. (first at line 4): remove one"
+	if got := logged.String(); !strings.Contains(got, want) || strings.Count(got, "given twice") != 1 {
+		t.Errorf("Expected one warning %q, got %q", want, got)
+	}
+}
+
+const overridesPools = `failover example.org {
+		overrides %s
+		pool www.example.org web.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+		}
+		pool api.example.org {
+			target 192.0.2.2
+			check tcp://api.example.org:80
+		}
+	}`
+
+// TestParseWarnsUnmatchedOverrides: overrides rules whose pool matches no
+// pool load, with a warning naming the file's line and the pattern.
+func TestParseWarnsUnmatchedOverrides(t *testing.T) {
+	logged := captureLog(t)
+	file := filepath.Join(t.TempDir(), "overrides")
+	os.WriteFile(file, []byte("www.example.org 192.0.2.1 drain\n# comment\nwww.exmaple.org 192.0.2.1 down\n*.example.org * up\nweb.example.org. * up\n*.example.net * down maintenance\n"), 0o600)
+	if _, err := parse(caddy.NewTestController("dns", fmt.Sprintf(overridesPools, file))); err != nil {
+		t.Fatalf("Unmatched rules are not fatal, got %v", err)
+	}
+	got := logged.String()
+	for _, want := range []string{
+		"[WARNING] plugin/failover: " + file + ":3 - overrides rule for pool 'www.exmaple.org' matches no pool of this server block, so it overrides nothing: " +
+			"write one of its pool names (www.example.org. web.example.org. api.example.org.) or a pattern that matches one",
+		file + ":6 - overrides rule for pool '*.example.net' matches no pool",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Expected a warning %q, got %q", want, got)
+		}
+	}
+	if n := strings.Count(got, "matches no pool"); n != 2 {
+		t.Errorf("Expected 2 warnings, got %d: %q", n, got)
+	}
+}
+
+// TestOverridesWatchWarnsUnmatched: a changed overrides file with a rule
+// that matches no pool is applied, and warned about once.
+func TestOverridesWatchWarnsUnmatched(t *testing.T) {
+	logged := captureLog(t)
+	file := filepath.Join(t.TempDir(), "overrides")
+	os.WriteFile(file, []byte("www.example.org 192.0.2.1 drain\n"), 0o600)
+	f, err := parse(caddy.NewTestController("dns", fmt.Sprintf(overridesPools, file)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := f.overrides
+	o.interval = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	applied, done := make(chan bool, 10), make(chan bool)
+	go func() {
+		o.watch(ctx, func() { applied <- true })
+		close(done)
+	}()
+	os.WriteFile(file, []byte("www.example.org 192.0.2.1 drain\napi.example.org 192.0.2.2 down\napi.exmaple.org 192.0.2.2 down\n"), 0o600)
+	select {
+	case <-applied:
+	case <-time.After(5 * time.Second):
+		t.Fatal("The changed overrides file was not applied")
+	}
+	time.Sleep(50 * time.Millisecond) // more polls of the same contents warn no more
+	cancel()
+	<-done
+	want := file + ":3 - overrides rule for pool 'api.exmaple.org' matches no pool of this server block"
+	if got := logged.String(); strings.Count(got, want) != 1 || strings.Count(got, "matches no pool") != 1 {
+		t.Errorf("Expected one warning %q, got %q", want, got)
 	}
 }
