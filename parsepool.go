@@ -156,8 +156,8 @@ func (pp *poolParse) addTarget(c *caddy.Controller) error {
 	if err != nil {
 		return err
 	}
-	if _, dup := pp.addrs[t.addr]; dup {
-		return c.Errf("target %s is listed twice in this pool: remove one", t.label)
+	if first, dup := pp.addrs[t.addr]; dup {
+		return c.Errf("target %s is listed twice in this pool (first at line %d): remove one", t.label, first)
 	}
 	pp.addrs[t.addr] = t.line
 	pp.cfg.targets = append(pp.cfg.targets, t)

@@ -145,6 +145,9 @@ func (f *Failover) addPools(configs []*poolConfig) {
 
 func parseZones(c *caddy.Controller) ([]string, error) {
 	args := c.RemainingArgs()
+	if len(args) > 0 && args[len(args)-1] == "{}" { // one token to the lexer, not a zone
+		return nil, c.Err("failover has no pool: its block '{}' is empty; write 'failover [ZONES...] {', then 'pool NAME {' blocks, and '}' on its own line")
+	}
 	for _, a := range args {
 		if len(plugin.Host(a).NormalizeExact()) == 0 {
 			return nil, c.Errf("zone '%s' is not a domain name: write zones like example.org", a)

@@ -172,6 +172,8 @@ func TestParseErrors(t *testing.T) {
 		}`, "Testfile:2 - Error during parsing: unknown property 'pools' (did you mean 'pool'?): inside 'failover {' write 'pool NAME... {' blocks or 'overrides FILE'"},
 		{"no pool", `failover example.org {
 		}`, "Testfile:1 - Error during parsing: failover has no pool: add 'pool NAME {'"},
+		{"empty failover block on one line", `failover example.org {}`,
+			"Testfile:1 - Error during parsing: failover has no pool: its block '{}' is empty; write 'failover [ZONES...] {', then 'pool NAME {' blocks, and '}' on its own line"},
 		{"unknown pool property", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.1
@@ -215,7 +217,7 @@ func TestParseErrors(t *testing.T) {
 				target 192.0.2.1 priority 2
 				check tcp://www.example.org:80
 			}
-		}`, "Testfile:4 - Error during parsing: target 192.0.2.1 is listed twice in this pool"},
+		}`, "Testfile:4 - Error during parsing: target 192.0.2.1 is listed twice in this pool (first at line 3): remove one"},
 		{"bad duration", `failover example.org {
 			pool www.example.org {
 				target 192.0.2.1

@@ -55,3 +55,15 @@ func TestOneOf(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyWords: the words listed in errors are exactly the policies.
+func TestPolicyWords(t *testing.T) {
+	if len(policyWords) != len(policyNames) {
+		t.Fatalf("policyWords %q and policyNames differ in length", policyWords)
+	}
+	for _, w := range policyWords {
+		if _, ok := policyNames[w]; !ok {
+			t.Errorf("Policy word %q is not in policyNames", w)
+		}
+	}
+}
