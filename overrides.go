@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,21 @@ type overrideRule struct {
 	pool, target string // glob patterns (path.Match)
 	action       overrideAction
 	reason       string
+	line         int // in the overrides file
+}
+
+// matchesPool reports whether the rule's pool pattern matches one of a
+// pool's names, with or without the final dot.
+func (r overrideRule) matchesPool(names []string) bool {
+	// r.pool is lower case, as pool names are.
+	for _, name := range names {
+		m1, _ := path.Match(r.pool, name)
+		m2, _ := path.Match(r.pool, strings.TrimSuffix(name, "."))
+		if m1 || m2 {
+			return true
+		}
+	}
+	return false
 }
 
 // overrideSet is a parsed overrides file. Later lines win.
@@ -58,16 +74,8 @@ func (o *overrideSet) lookup(names []string, target string) (overrideAction, str
 	}
 	for i := len(o.rules) - 1; i >= 0; i-- {
 		r := o.rules[i]
-		if ok, _ := path.Match(r.target, target); !ok {
-			continue
-		}
-		// r.pool is lower case, as pool names are.
-		for _, name := range names {
-			m1, _ := path.Match(r.pool, name)
-			m2, _ := path.Match(r.pool, strings.TrimSuffix(name, "."))
-			if m1 || m2 {
-				return r.action, r.reason
-			}
+		if ok, _ := path.Match(r.target, target); ok && r.matchesPool(names) {
+			return r.action, r.reason
 		}
 	}
 	return overrideNone, ""
@@ -116,7 +124,7 @@ func parseOverrides(file string, data []byte) (*overrideSet, error) {
 		case errPool != nil || errTarget != nil:
 			problems = append(problems, fmt.Sprintf("%s:%d: malformed glob pattern", file, line))
 		default:
-			set.rules = append(set.rules, overrideRule{pool: strings.ToLower(f[0]), target: canonicalTarget(f[1]), action: action, reason: strings.Join(f[3:], " ")})
+			set.rules = append(set.rules, overrideRule{pool: strings.ToLower(f[0]), target: canonicalTarget(f[1]), action: action, reason: strings.Join(f[3:], " "), line: line})
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -134,6 +142,7 @@ type overridesFile struct {
 	interval time.Duration
 	current  atomic.Pointer[overrideSet]
 	badSum   [sha256.Size]byte // the malformed contents last reported
+	pools    []string          // every pool name of the server block, for warnings
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -168,6 +177,23 @@ func (o *overridesFile) watch(ctx context.Context, apply func()) {
 		}
 		o.current.Store(set)
 		log.Infof("Overrides file %s applied: %d rules", o.file, len(set.rules))
+		o.warnUnmatched(set)
 		apply()
+	}
+}
+
+// warnUnmatched logs each rule whose pool pattern matches no pool of the
+// server block: most likely a misspelt name, which overrides nothing.
+func (o *overridesFile) warnUnmatched(set *overrideSet) {
+	for _, r := range set.rules {
+		if r.matchesPool(o.pools) {
+			continue
+		}
+		names := o.pools
+		if len(names) > 5 {
+			names = append(slices.Clip(names[:5]), "...")
+		}
+		log.Warningf("%s:%d - overrides rule for pool '%s' matches no pool of this server block, so it overrides nothing: write one of its pool names (%s) or a pattern that matches one",
+			o.file, r.line, r.pool, strings.Join(names, " "))
 	}
 }

@@ -19,6 +19,10 @@ type region struct {
 	continents []string // geoip/continent/code values
 }
 
+// continentCodes are the continent codes the geoip plugin reports
+// (geoip/continent/code).
+var continentCodes = []string{"AF", "AN", "AS", "EU", "NA", "OC", "SA"}
+
 // parseRegion reads 'region NAME MATCH...' where MATCH is a CIDR,
 // country:CC or continent:CC.
 func parseRegion(args []string) (*region, error) {
@@ -30,9 +34,22 @@ func parseRegion(args []string) (*region, error) {
 	for _, m := range args[1:] {
 		switch {
 		case strings.HasPrefix(m, "country:"):
-			r.countries = append(r.countries, strings.ToUpper(strings.TrimPrefix(m, "country:")))
+			cc := strings.ToUpper(strings.TrimPrefix(m, "country:"))
+			if len(cc) != 2 || strings.Trim(cc, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+				return nil, fmt.Errorf("region %s: '%s' is not a two-letter country code: write the ISO 3166-1 alpha-2 code the geoip plugin reports, e.g. country:FR or country:US", r.name, m)
+			}
+			r.countries = append(r.countries, cc)
 		case strings.HasPrefix(m, "continent:"):
-			r.continents = append(r.continents, strings.ToUpper(strings.TrimPrefix(m, "continent:")))
+			cc := strings.ToUpper(strings.TrimPrefix(m, "continent:"))
+			if !slices.Contains(continentCodes, cc) {
+				var guess string
+				if s := closest(cc, continentCodes); s != "" {
+					guess = " (did you mean 'continent:" + s + "'?)"
+				}
+				return nil, fmt.Errorf("region %s: '%s' is not a continent code%s: write continent:CC with CC one of %s",
+					r.name, m, guess, oneOf(continentCodes))
+			}
+			r.continents = append(r.continents, cc)
 		default:
 			p, err := netip.ParsePrefix(m)
 			if err != nil {

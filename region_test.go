@@ -51,3 +51,15 @@ func TestClientRegionFromGeoIP(t *testing.T) {
 		}
 	}
 }
+
+// TestParseRegionCodes: codes are case-insensitive and stored as the geoip
+// plugin reports them.
+func TestParseRegionCodes(t *testing.T) {
+	r, err := parseRegion([]string{"eu", "country:fr", "continent:eu", "2001:db8:1::/48"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.countries) != 1 || r.countries[0] != "FR" || len(r.continents) != 1 || r.continents[0] != "EU" || len(r.prefixes) != 1 {
+		t.Errorf("Region parsed as %+v", r)
+	}
+}

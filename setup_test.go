@@ -1,9 +1,16 @@
 package failover
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	golog "log"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,6 +109,30 @@ func TestParseDefaultZonesFromServerBlock(t *testing.T) {
 	}
 }
 
+// TestParseInternationalizedName: a pool name with non-ASCII letters answers
+// for its IDNA (punycode) form, which is what queries carry.
+func TestParseInternationalizedName(t *testing.T) {
+	c := caddy.NewTestController("dns", `failover example.org {
+		pool bücher.example.org Straße.example.org {
+			target 192.0.2.1
+			check tcp://192.0.2.1:80
+		}
+	}`)
+	f, err := parse(c)
+	if err != nil {
+		t.Fatalf("Expected no error, got %v", err)
+	}
+	want := []string{"xn--bcher-kva.example.org.", "xn--strae-oqa.example.org."}
+	if got := f.pools[0].names; !slices.Equal(got, want) {
+		t.Errorf("Pool names %q, want %q", got, want)
+	}
+	for _, name := range want {
+		if f.names[name].pool != f.pools[0] {
+			t.Errorf("%s does not answer from the pool", name)
+		}
+	}
+}
+
 func TestParseCAFileRelativeToRoot(t *testing.T) {
 	dir := t.TempDir()
 	// A valid certificate is not needed to test path resolution: a file that
@@ -124,293 +155,24 @@ func TestParseCAFileRelativeToRoot(t *testing.T) {
 	}
 }
 
-// TestParseErrors checks that every mistake names the Corefile line and says what to write.
-func TestParseErrors(t *testing.T) {
-	const pool = `
+// okPool is a valid pool, for cases about the block around it.
+const okPool = `
 	pool www.example.org {
 		target 192.0.2.1
 		check tcp://www.example.org:80
 	}`
-	for _, tc := range []struct {
-		name  string
-		input string
-		want  string // includes the expected "Testfile:LINE - "
-	}{
-		{"unknown plugin property", `failover example.org {
-			pools www.example.org
-		}`, "Testfile:2 - Error during parsing: unknown property 'pools': inside 'failover {' write 'pool NAME... {' blocks or 'overrides FILE'"},
-		{"no pool", `failover example.org {
-		}`, "Testfile:1 - Error during parsing: failover has no pool: add 'pool NAME {'"},
-		{"unknown pool property", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				intervall 5s
-			}
-		}`, "Testfile:5 - Error during parsing: unknown property 'intervall' in pool: write one of target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, policy, max_answers, min_healthy, all_down, startup, failback, adaptive_ttl or region"},
-		{"bad address", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.300
-				check tcp://www.example.org:80
-			}
-		}`, "Testfile:3 - Error during parsing: target '192.0.2.300' is not an IP address: write an IPv4 or IPv6 address"},
-		{"hostname target", `failover example.org {
-			pool www.example.org {
-				target backend.example.org
-				check tcp://www.example.org:80
-			}
-		}`, "Testfile:3 - Error during parsing: target 'backend.example.org' is not an IP address"},
-		{"mapped address", `failover example.org {
-			pool www.example.org {
-				target ::ffff:192.0.2.1
-				check tcp://www.example.org:80
-			}
-		}`, "Testfile:3 - Error during parsing: target '::ffff:192.0.2.1' is an IPv4-mapped IPv6 address: write it as 192.0.2.1"},
-		{"unknown target option", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1 prio 2
-				check tcp://www.example.org:80
-			}
-		}`, "Testfile:3 - Error during parsing: unknown target option 'prio': write 'target ADDRESS [priority N] [weight N] [probe ADDRESS[:PORT]] [region NAME]'"},
-		{"negative priority", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1 priority -1
-				check tcp://www.example.org:80
-			}
-		}`, "Testfile:3 - Error during parsing: target priority '-1' is not a whole number from 0 to 65535"},
-		{"duplicate target", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				target 192.0.2.1 priority 2
-				check tcp://www.example.org:80
-			}
-		}`, "Testfile:4 - Error during parsing: target 192.0.2.1 is listed twice in this pool"},
-		{"bad duration", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				interval 5
-			}
-		}`, "Testfile:5 - Error during parsing: interval '5' is not a duration: write a number with a unit, e.g. 5s or 500ms"},
-		{"negative duration", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				timeout -2s
-			}
-		}`, "Testfile:5 - Error during parsing: timeout -2s is too short: write at least 10ms"},
-		{"interval too short", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				interval 1ms
-			}
-		}`, "Testfile:5 - Error during parsing: interval 1ms is too short: write at least 100ms"},
-		{"rise zero", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				rise 0
-			}
-		}`, "Testfile:5 - Error during parsing: rise '0' is not a whole number from 1 to 100"},
-		{"fall not a number", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				fall three
-			}
-		}`, "Testfile:5 - Error during parsing: fall 'three' is not a whole number from 1 to 100"},
-		{"ttl missing", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				ttl
-			}
-		}`, "Testfile:5 - Error during parsing: ttl takes one number"},
-		{"timeout not below interval", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				timeout 5s
-				interval 5s
-			}
-		}`, "Testfile:5 - Error during parsing: timeout 5s must be shorter than interval 5s: lower the timeout or raise the interval"},
-		{"unsupported scheme", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check ftp://www.example.org/
-			}
-		}`, "Testfile:4 - Error during parsing: check scheme 'ftp' is not supported: write tcp://HOST:PORT, tls://HOST:PORT, http://HOST[:PORT]/PATH"},
-		{"tcp check without port", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org
-			}
-		}`, "Testfile:4 - Error during parsing: check 'tcp://www.example.org' has no port"},
-		{"require more than the checks", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				check tcp://www.example.org:443
-				require 3
-			}
-		}`, "Testfile:6 - Error during parsing: require '3' is not all, any or a number from 1 to 2 (the pool's checks)"},
-		{"fast_interval above interval", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				interval 1s
-				fast_interval 2s
-			}
-		}`, "Testfile:6 - Error during parsing: fast_interval 2s must not be longer than interval 1s"},
-		{"bad probe address", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1 probe mgmt.example.org:8081
-				check tcp://www.example.org:80
-			}
-		}`, "Testfile:3 - Error during parsing: probe 'mgmt.example.org:8081' is not an address: write 'probe 10.0.0.10', 'probe 10.0.0.10:8081'"},
-		{"max_latency not below timeout", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80 {
-					max_latency 3s
-				}
-			}
-		}`, "Testfile:5 - Error during parsing: max_latency 3s must be shorter than the timeout 2s"},
-		{"bad status range", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check http://www.example.org/ {
-					method GET
-					status 200 399-300
-				}
-			}
-		}`, "Testfile:6 - Error during parsing: status '399-300' is not a code or range between 100 and 599: write e.g. 'status 200 204 300-399'"},
-		{"bad regex", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check http://www.example.org/ {
-					body_regex "(up"
-				}
-			}
-		}`, "Testfile:5 - Error during parsing: body_regex '(up' is not a valid regular expression"},
-		{"option given twice", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check dns://www.example.org {
-					type A
-					type AAAA
-				}
-			}
-		}`, "Testfile:6 - Error during parsing: 'type' is given twice in this check (first at line 5): keep one"},
-		{"unknown check option", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check https://www.example.org/ {
-					cafile /etc/ca.pem
-				}
-			}
-		}`, "Testfile:5 - Error during parsing: check option 'cafile' does not apply to https checks: write one of method, header, status, body_contains, body_regex, follow_redirects, ca, client_cert, server_name, insecure, tls_min, max_latency"},
-		{"duplicate pool name", `failover example.org {` + pool + `
-			pool WWW.example.org {
-				target 192.0.2.2
-				check tcp://www.example.org:80
-			}
-		}`, "Testfile:6 - Error during parsing: pool name 'www.example.org.' is already used by the pool at line 2"},
-		{"name outside zones", `failover example.org {
-			pool www.example.net {
-				target 192.0.2.1
-				check tcp://www.example.net:80
-			}
-		}`, "Testfile:2 - Error during parsing: pool name 'www.example.net.' is not inside the zones of this block (example.org.)"},
-		{"wildcard name", `failover example.org {
-			pool *.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-			}
-		}`, "Testfile:2 - Error during parsing: pool name '*.example.org' is a wildcard"},
-		{"pool without name", `failover example.org {
-			pool {
-				target 192.0.2.1
-			}
-		}`, "Testfile:2 - Error during parsing: pool has no name: write 'pool www.example.org {'"},
-		{"pool without block", `failover example.org {
-			pool www.example.org
-		}`, "Testfile:2 - Error during parsing: pool www.example.org needs a block"},
-		{"no target", `failover example.org {
-			pool www.example.org {
-				check tcp://www.example.org:80
-			}
-		}`, "Testfile:2 - Error during parsing: pool www.example.org. has no target: add 'target ADDRESS' lines"},
-		{"no check", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-			}
-		}`, "Testfile:2 - Error during parsing: pool www.example.org. has no check: add a line like 'check http://www.example.org/health'"},
-		{"unknown policy", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				policy fastest
-			}
-		}`, "Testfile:5 - Error during parsing: policy takes one of priority, first, weighted, round_robin, random or hash"},
-		{"bad min_healthy", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				min_healthy 150%
-			}
-		}`, "Testfile:5 - Error during parsing: min_healthy '150%' is not a percentage from 1% to 100%"},
-		{"all_down fallback without addresses", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				all_down fallback
-			}
-		}`, "Testfile:5 - Error during parsing: all_down fallback needs addresses"},
-		{"all_down unknown", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				all_down refuse
-			}
-		}`, "Testfile:5 - Error during parsing: all_down takes best_tier, all, servfail, nodata or 'fallback ADDRESS...', not 'refuse'"},
-		{"max_answers too big", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				max_answers 99
-			}
-		}`, "Testfile:5 - Error during parsing: max_answers '99' is not a whole number from 1 to 16"},
-		{"startup maybe", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				startup maybe
-			}
-		}`, "Testfile:5 - Error during parsing: startup takes up or down"},
-		{"property given twice", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1
-				check tcp://www.example.org:80
-				interval 5s
-				interval 10s
-			}
-		}`, "Testfile:6 - Error during parsing: 'interval' is given twice in this pool (first at line 5): keep one"},
-		{"target option given twice", `failover example.org {
-			pool www.example.org {
-				target 192.0.2.1 priority 1 priority 2
-				check tcp://www.example.org:80
-			}
-		}`, "Testfile:3 - Error during parsing: target option 'priority' is given twice: keep one"},
-		{"used twice", `failover example.org {` + pool + `
-		}
-		failover example.org {` + pool + `
-		}`, "Testfile:7 - Error during parsing: failover is used more than once in this server block"},
-	} {
+
+// parseErrorCase is a Corefile with one mistake and the error it must give,
+// which includes the expected "Testfile:LINE - ".
+type parseErrorCase struct {
+	name, input, want string
+}
+
+// checkParseErrors checks that every mistake names the Corefile line and says what to write.
+func checkParseErrors(t *testing.T, cases []parseErrorCase) {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := caddy.NewTestController("dns", tc.input)
-			_, err := parse(c)
+			_, err := parse(caddy.NewTestController("dns", tc.input))
 			if err == nil {
 				t.Fatalf("Expected error %q, got none", tc.want)
 			}
@@ -420,6 +182,456 @@ func TestParseErrors(t *testing.T) {
 		})
 	}
 }
+
+// blockErrors: mistakes in the failover block itself.
+var blockErrors = []parseErrorCase{
+	{"unknown plugin property", `failover example.org {
+		pools www.example.org
+	}`, "Testfile:2 - Error during parsing: unknown property 'pools' (did you mean 'pool'?): inside 'failover {' write 'pool NAME... {' blocks or 'overrides FILE'"},
+	{"misspelt plugin property", `failover example.org {
+		overide /tmp/overrides
+	}`, "Testfile:2 - Error during parsing: unknown property 'overide' (did you mean 'overrides'?): inside 'failover {'"},
+	{"no pool", `failover example.org {
+	}`, "Testfile:1 - Error during parsing: failover has no pool: add 'pool NAME {'"},
+	{"empty failover block on one line", `failover example.org {}`,
+		"Testfile:1 - Error during parsing: failover has no pool: its block '{}' is empty; write 'failover [ZONES...] {', then 'pool NAME {' blocks, and '}' on its own line"},
+	{"used twice", `failover example.org {` + okPool + `
+	}
+	failover example.org {` + okPool + `
+	}`, "Testfile:7 - Error during parsing: failover is used more than once in this server block"},
+}
+
+// poolErrors: mistakes in a pool's names and block.
+var poolErrors = []parseErrorCase{
+	{"duplicate pool name", `failover example.org {` + okPool + `
+		pool WWW.example.org {
+			target 192.0.2.2
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:6 - Error during parsing: pool name 'www.example.org.' is already used by the pool at line 2"},
+	{"name outside zones", `failover example.org {
+		pool www.example.net {
+			target 192.0.2.1
+			check tcp://www.example.net:80
+		}
+	}`, "Testfile:2 - Error during parsing: pool name 'www.example.net.' is not inside the zones of this block (example.org.)"},
+	{"wildcard name", `failover example.org {
+		pool *.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:2 - Error during parsing: pool name '*.example.org' is a wildcard"},
+	{"bad internationalized name", `failover example.org {
+		pool bü_cher.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:2 - Error during parsing: pool name 'bü_cher.example.org' is not a valid internationalized domain name (idna: disallowed rune U+005F): correct the letters, or write its punycode (xn--) form"},
+	{"internationalized name outside zones", `failover example.org {
+		pool bücher.example.net {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:2 - Error during parsing: pool name 'xn--bcher-kva.example.net.' (bücher.example.net) is not inside the zones of this block (example.org.)"},
+	{"internationalized name used twice", `failover example.org {
+		pool bücher.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+		}
+		pool xn--bcher-kva.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:6 - Error during parsing: pool name 'xn--bcher-kva.example.org.' is already used by the pool at line 2"},
+	{"pool without name", `failover example.org {
+		pool {
+			target 192.0.2.1
+		}
+	}`, "Testfile:2 - Error during parsing: pool has no name: write 'pool www.example.org {'"},
+	{"pool without block", `failover example.org {
+		pool www.example.org
+	}`, "Testfile:2 - Error during parsing: pool www.example.org needs a block"},
+	{"empty block on the pool line", `failover example.org {
+		pool www.example.org web.example.org {}
+	}`, "Testfile:2 - Error during parsing: pool www.example.org has an empty block '{}', so no target and no check: write 'pool www.example.org web.example.org {', then 'target ADDRESS' and 'check URL' lines, and '}' on its own line"},
+	{"empty block without a name", `failover example.org {
+		pool {}
+	}`, "Testfile:2 - Error during parsing: pool has no name: write 'pool www.example.org {'"},
+	{"no target", `failover example.org {
+		pool www.example.org {
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:2 - Error during parsing: pool www.example.org. has no target: add 'target ADDRESS' lines"},
+	{"no check", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+		}
+	}`, "Testfile:2 - Error during parsing: pool www.example.org. has no check: add a line like 'check http://www.example.org/health'"},
+	{"unknown pool property", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			intervall 5s
+		}
+	}`, "Testfile:5 - Error during parsing: unknown property 'intervall' in pool (did you mean 'interval'?): write one of target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, policy, max_answers, min_healthy, all_down, startup, failback, adaptive_ttl or region"},
+	{"unknown pool property, nothing near", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			colour blue
+		}
+	}`, "Testfile:5 - Error during parsing: unknown property 'colour' in pool: write one of target, check,"},
+	{"property given twice", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			interval 5s
+			interval 10s
+		}
+	}`, "Testfile:6 - Error during parsing: 'interval' is given twice in this pool (first at line 5): keep one"},
+}
+
+// targetErrors: mistakes in target lines.
+var targetErrors = []parseErrorCase{
+	{"bad address", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.300
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: target '192.0.2.300' is not an IP address: write an IPv4 or IPv6 address"},
+	{"hostname target", `failover example.org {
+		pool www.example.org {
+			target backend.example.org
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: target 'backend.example.org' is not an IP address"},
+	{"mapped address", `failover example.org {
+		pool www.example.org {
+			target ::ffff:192.0.2.1
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: target '::ffff:192.0.2.1' is an IPv4-mapped IPv6 address: write it as 192.0.2.1"},
+	{"unknown target option", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1 prio 2
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: unknown target option 'prio' (did you mean 'priority'?): write 'target ADDRESS [priority N] [weight N] [probe ADDRESS[:PORT]] [region NAME]'"},
+	{"misspelt target option", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1 wieght 2
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: unknown target option 'wieght' (did you mean 'weight'?): write 'target ADDRESS"},
+	{"negative priority", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1 priority -1
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: target priority '-1' is not a whole number from 0 to 65535"},
+	{"duplicate target", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			target 192.0.2.1 priority 2
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:4 - Error during parsing: target 192.0.2.1 is listed twice in this pool (first at line 3): remove one"},
+	{"target option given twice", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1 priority 1 priority 2
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: target option 'priority' is given twice: keep one"},
+	{"bad probe address", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1 probe mgmt.example.org:8081
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: probe 'mgmt.example.org:8081' is not an address: write 'probe 10.0.0.10', 'probe 10.0.0.10:8081'"},
+	{"IPv6 probe address and port without brackets", `failover example.org {
+		pool www.example.org {
+			target 2001:db8::1 probe 2001:db8::10:8081
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: probe '2001:db8::10:8081' is an IPv6 address without brackets: write 'probe [2001:db8::10:8081]' for that address, or 'probe [2001:db8::10]:8081' for port 8081 of 2001:db8::10"},
+	{"IPv6 probe address without brackets", `failover example.org {
+		pool www.example.org {
+			target 2001:db8::1 probe 2001:db8::10
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: probe '2001:db8::10' is an IPv6 address without brackets: write 'probe [2001:db8::10]', or 'probe [2001:db8::10]:PORT' with a port"},
+	{"IPv4 probe address in brackets", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1 probe [10.0.0.10]
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: probe '[10.0.0.10]' is not an address: write 'probe 10.0.0.10', 'probe 10.0.0.10:8081', 'probe [2001:db8::10]' or 'probe [2001:db8::10]:8081'"},
+	{"probe port zero", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1 probe 10.0.0.10:0
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: probe '10.0.0.10:0' is not an address"},
+	{"undeclared region", `failover example.org {
+		pool www.example.org {
+			region europe 198.51.100.0/24
+			target 192.0.2.1
+			target 192.0.2.2 region eu
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:5 - Error during parsing: target 192.0.2.2 is in region 'eu', which pool www.example.org. does not declare: add 'region eu NETWORK...'"},
+	{"misspelt region", `failover example.org {
+		pool www.example.org {
+			region europe 198.51.100.0/24
+			check tcp://www.example.org:80
+			target 192.0.2.1 region eurpoe
+		}
+	}`, "Testfile:5 - Error during parsing: target 192.0.2.1 is in region 'eurpoe', which pool www.example.org. does not declare (did you mean 'europe'?): add 'region eurpoe NETWORK...'"},
+}
+
+// propertyErrors: mistakes in the values of pool properties and the rules between them.
+var propertyErrors = []parseErrorCase{
+	{"bad duration", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			interval 5
+		}
+	}`, "Testfile:5 - Error during parsing: interval '5' is not a duration: write a number with a unit, e.g. 5s or 500ms"},
+	{"negative duration", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			timeout -2s
+		}
+	}`, "Testfile:5 - Error during parsing: timeout -2s is too short: write at least 10ms"},
+	{"interval too short", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			interval 1ms
+		}
+	}`, "Testfile:5 - Error during parsing: interval 1ms is too short: write at least 100ms"},
+	{"rise zero", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			rise 0
+		}
+	}`, "Testfile:5 - Error during parsing: rise '0' is not a whole number from 1 to 100"},
+	{"fall not a number", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			fall three
+		}
+	}`, "Testfile:5 - Error during parsing: fall 'three' is not a whole number from 1 to 100"},
+	{"ttl missing", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			ttl
+		}
+	}`, "Testfile:5 - Error during parsing: ttl takes one number"},
+	{"timeout not below interval", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			timeout 5s
+			interval 5s
+		}
+	}`, "Testfile:5 - Error during parsing: timeout 5s must be shorter than interval 5s: lower the timeout or raise the interval"},
+	{"fast_interval above interval", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			interval 1s
+			fast_interval 2s
+		}
+	}`, "Testfile:6 - Error during parsing: fast_interval 2s must not be longer than interval 1s"},
+	{"require more than the checks", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			check tcp://www.example.org:443
+			require 3
+		}
+	}`, "Testfile:6 - Error during parsing: require '3' is not all, any or a number from 1 to 2 (the pool's checks)"},
+	{"unknown policy", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			policy fastest
+		}
+	}`, "Testfile:5 - Error during parsing: policy takes one of priority, first, weighted, round_robin, random or hash, not 'fastest': write e.g. 'policy weighted'"},
+	{"misspelt policy", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			policy round-robin
+		}
+	}`, "Testfile:5 - Error during parsing: policy takes one of priority, first, weighted, round_robin, random or hash, not 'round-robin': did you mean 'round_robin'?"},
+	{"policy without a word", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			policy
+		}
+	}`, "Testfile:5 - Error during parsing: policy takes one of priority, first, weighted, round_robin, random or hash: write e.g. 'policy weighted'"},
+	{"watch maybe", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			watch maybe
+		}
+	}`, "Testfile:5 - Error during parsing: watch takes on or off, not 'maybe': write 'watch off' to keep no idle connection to the targets"},
+	{"bad min_healthy", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			min_healthy 150%
+		}
+	}`, "Testfile:5 - Error during parsing: min_healthy '150%' is not a percentage from 1% to 100%"},
+	{"all_down fallback without addresses", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			all_down fallback
+		}
+	}`, "Testfile:5 - Error during parsing: all_down fallback needs addresses"},
+	{"all_down unknown", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			all_down refuse
+		}
+	}`, "Testfile:5 - Error during parsing: all_down takes best_tier, all, servfail, nodata or 'fallback ADDRESS...', not 'refuse'"},
+	{"misspelt all_down mode", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			all_down servfial
+		}
+	}`, "Testfile:5 - Error during parsing: all_down takes best_tier, all, servfail, nodata or 'fallback ADDRESS...', not 'servfial' (did you mean 'servfail'?)"},
+	{"max_answers too big", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			max_answers 99
+		}
+	}`, "Testfile:5 - Error during parsing: max_answers '99' is not a whole number from 1 to 16"},
+	{"startup maybe", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			startup maybe
+		}
+	}`, "Testfile:5 - Error during parsing: startup takes up or down, not 'maybe': how targets count until their first probe round"},
+}
+
+// checkErrors: mistakes in check lines and their options.
+var checkErrors = []parseErrorCase{
+	{"unsupported scheme", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check ftp://www.example.org/
+		}
+	}`, "Testfile:4 - Error during parsing: check scheme 'ftp' is not supported: write tcp://HOST:PORT, tls://HOST:PORT, http://HOST[:PORT]/PATH"},
+	{"tcp check without port", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org
+		}
+	}`, "Testfile:4 - Error during parsing: check 'tcp://www.example.org' has no port"},
+	{"max_latency not below timeout", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80 {
+				max_latency 3s
+			}
+		}
+	}`, "Testfile:5 - Error during parsing: max_latency 3s must be shorter than the timeout 2s"},
+	{"bad status range", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check http://www.example.org/ {
+				method GET
+				status 200 399-300
+			}
+		}
+	}`, "Testfile:6 - Error during parsing: status '399-300' is not a code or range between 100 and 599: write e.g. 'status 200 204 300-399'"},
+	{"bad regex", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check http://www.example.org/ {
+				body_regex "(up"
+			}
+		}
+	}`, "Testfile:5 - Error during parsing: body_regex '(up' is not a valid regular expression"},
+	{"option given twice", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check dns://www.example.org {
+				type A
+				type AAAA
+			}
+		}
+	}`, "Testfile:6 - Error during parsing: 'type' is given twice in this check (first at line 5): keep one"},
+	{"unknown check option", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check https://www.example.org/ {
+				cafile /etc/ca.pem
+			}
+		}
+	}`, "Testfile:5 - Error during parsing: check option 'cafile' does not apply to https checks: write one of method, header, status, body_contains, body_regex, follow_redirects, ca, client_cert, server_name, insecure, tls_min, max_latency"},
+}
+
+// regionErrors: mistakes in region lines.
+var regionErrors = []parseErrorCase{
+	{"three-letter country", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1 region eu
+			check tcp://www.example.org:80
+			region eu 198.51.100.0/24 country:FRA
+		}
+	}`, "Testfile:5 - Error during parsing: region eu: 'country:FRA' is not a two-letter country code: write the ISO 3166-1 alpha-2 code the geoip plugin reports, e.g. country:FR or country:US"},
+	{"empty country", `failover example.org {
+		pool www.example.org {
+			region eu country:
+			target 192.0.2.1 region eu
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: region eu: 'country:' is not a two-letter country code"},
+	{"country with a digit", `failover example.org {
+		pool www.example.org {
+			region eu country:F1
+			target 192.0.2.1 region eu
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: region eu: 'country:F1' is not a two-letter country code"},
+	{"misspelt continent", `failover example.org {
+		pool www.example.org {
+			region eu continent:EUR
+			target 192.0.2.1 region eu
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: region eu: 'continent:EUR' is not a continent code (did you mean 'continent:EU'?): write continent:CC with CC one of AF, AN, AS, EU, NA, OC or SA"},
+	{"unknown continent", `failover example.org {
+		pool www.example.org {
+			region eu continent:XX
+			target 192.0.2.1 region eu
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: region eu: 'continent:XX' is not a continent code: write continent:CC with CC one of AF, AN, AS, EU, NA, OC or SA"},
+}
+
+func TestParseErrorsBlock(t *testing.T)    { checkParseErrors(t, blockErrors) }
+func TestParseErrorsPool(t *testing.T)     { checkParseErrors(t, poolErrors) }
+func TestParseErrorsTarget(t *testing.T)   { checkParseErrors(t, targetErrors) }
+func TestParseErrorsProperty(t *testing.T) { checkParseErrors(t, propertyErrors) }
+func TestParseErrorsCheck(t *testing.T)    { checkParseErrors(t, checkErrors) }
+func TestParseErrorsRegion(t *testing.T)   { checkParseErrors(t, regionErrors) }
 
 func TestParseOverridesFile(t *testing.T) {
 	dir := t.TempDir()
@@ -462,5 +674,156 @@ func TestParseOverridesFile(t *testing.T) {
 	}`)
 	if _, err := parse(c); err == nil || !strings.Contains(err.Error(), "Testfile:5 - Error during parsing: failback takes a duration or manual") {
 		t.Fatalf("Expected a failback error, got %v", err)
+	}
+}
+
+func TestParseProbeAddr(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		addr string
+		port uint16
+	}{
+		{"10.0.0.10", "10.0.0.10", 0},
+		{"10.0.0.10:8081", "10.0.0.10", 8081},
+		{"[2001:db8::10]", "2001:db8::10", 0},
+		{"[2001:db8::10]:8081", "2001:db8::10", 8081},
+		{"[::ffff:10.0.0.10]:80", "10.0.0.10", 80},
+	} {
+		var tg target
+		if err := parseProbeAddr(&tg, tc.arg); err != nil {
+			t.Errorf("Probe %s: %v", tc.arg, err)
+			continue
+		}
+		if tg.probeAddr.String() != tc.addr || tg.probePort != tc.port {
+			t.Errorf("Probe %s: got %s port %d, want %s port %d", tc.arg, tg.probeAddr, tg.probePort, tc.addr, tc.port)
+		}
+	}
+}
+
+// logBuffer collects what the plugin logs (clog writes through the standard
+// log package) while a test runs; probe goroutines may log concurrently.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// captureLog sends the log to a buffer until the test ends (log_test.go
+// discards it otherwise).
+func captureLog(t *testing.T) *logBuffer {
+	l := &logBuffer{}
+	golog.SetOutput(l)
+	t.Cleanup(func() { golog.SetOutput(io.Discard) })
+	return l
+}
+
+// TestParseWarnsDuplicateCheck: a check line repeated with the same options
+// loads, with a warning at the repeat's line.
+func TestParseWarnsDuplicateCheck(t *testing.T) {
+	logged := captureLog(t)
+	c := caddy.NewTestController("dns", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check http://www.example.org/health {
+				method HEAD
+				status 200 204
+			}
+			check http://www.example.org/health {
+				status 200 204
+				method HEAD
+			}
+			check http://www.example.org/health {
+				status 200
+			}
+			check tcp://www.example.org:80
+		}
+	}`)
+	if _, err := parse(c); err != nil {
+		t.Fatalf("A duplicate check is not fatal, got %v", err)
+	}
+	want := "[WARNING] plugin/failover: Testfile:8 - check http://www.example.org/health is given twice with the same options in pool www.example.org. (first at line 4): remove one"
+	if got := logged.String(); !strings.Contains(got, want) || strings.Count(got, "given twice") != 1 {
+		t.Errorf("Expected one warning %q, got %q", want, got)
+	}
+}
+
+const overridesPools = `failover example.org {
+		overrides %s
+		pool www.example.org web.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+		}
+		pool api.example.org {
+			target 192.0.2.2
+			check tcp://api.example.org:80
+		}
+	}`
+
+// TestParseWarnsUnmatchedOverrides: overrides rules whose pool matches no
+// pool load, with a warning naming the file's line and the pattern.
+func TestParseWarnsUnmatchedOverrides(t *testing.T) {
+	logged := captureLog(t)
+	file := filepath.Join(t.TempDir(), "overrides")
+	os.WriteFile(file, []byte("www.example.org 192.0.2.1 drain\n# comment\nwww.exmaple.org 192.0.2.1 down\n*.example.org * up\nweb.example.org. * up\n*.example.net * down maintenance\n"), 0o600)
+	if _, err := parse(caddy.NewTestController("dns", fmt.Sprintf(overridesPools, file))); err != nil {
+		t.Fatalf("Unmatched rules are not fatal, got %v", err)
+	}
+	got := logged.String()
+	for _, want := range []string{
+		"[WARNING] plugin/failover: " + file + ":3 - overrides rule for pool 'www.exmaple.org' matches no pool of this server block, so it overrides nothing: " +
+			"write one of its pool names (www.example.org. web.example.org. api.example.org.) or a pattern that matches one",
+		file + ":6 - overrides rule for pool '*.example.net' matches no pool",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Expected a warning %q, got %q", want, got)
+		}
+	}
+	if n := strings.Count(got, "matches no pool"); n != 2 {
+		t.Errorf("Expected 2 warnings, got %d: %q", n, got)
+	}
+}
+
+// TestOverridesWatchWarnsUnmatched: a changed overrides file with a rule
+// that matches no pool is applied, and warned about once.
+func TestOverridesWatchWarnsUnmatched(t *testing.T) {
+	logged := captureLog(t)
+	file := filepath.Join(t.TempDir(), "overrides")
+	os.WriteFile(file, []byte("www.example.org 192.0.2.1 drain\n"), 0o600)
+	f, err := parse(caddy.NewTestController("dns", fmt.Sprintf(overridesPools, file)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := f.overrides
+	o.interval = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	applied, done := make(chan bool, 10), make(chan bool)
+	go func() {
+		o.watch(ctx, func() { applied <- true })
+		close(done)
+	}()
+	os.WriteFile(file, []byte("www.example.org 192.0.2.1 drain\napi.example.org 192.0.2.2 down\napi.exmaple.org 192.0.2.2 down\n"), 0o600)
+	select {
+	case <-applied:
+	case <-time.After(5 * time.Second):
+		t.Fatal("The changed overrides file was not applied")
+	}
+	time.Sleep(50 * time.Millisecond) // more polls of the same contents warn no more
+	cancel()
+	<-done
+	want := file + ":3 - overrides rule for pool 'api.exmaple.org' matches no pool of this server block"
+	if got := logged.String(); strings.Count(got, want) != 1 || strings.Count(got, "matches no pool") != 1 {
+		t.Errorf("Expected one warning %q, got %q", want, got)
 	}
 }
