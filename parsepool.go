@@ -146,7 +146,7 @@ func (pp *poolParse) property(c *caddy.Controller) error {
 	case "failback":
 		p.failback, p.manual, err = parseFailback(c)
 	default:
-		return c.Errf("unknown property '%s' in pool%s: write one of %s", prop, suggest(prop, poolPropertyNames), oneOf(poolPropertyNames))
+		return c.Errf("unknown property '%s' in pool%s: write one of %s", prop, didYouMean(prop, poolPropertyNames), oneOf(poolPropertyNames))
 	}
 	return err
 }
@@ -246,7 +246,7 @@ func (pp *poolParse) resolveRegions(c *caddy.Controller) error {
 				declared[j] = r.name
 			}
 			return errAt(c, t.line, "target %s is in region '%s', which pool %s does not declare%s: add 'region %s NETWORK...'",
-				t.label, t.regionName, p.names[0], suggest(t.regionName, declared), t.regionName)
+				t.label, t.regionName, p.names[0], didYouMean(t.regionName, declared), t.regionName)
 		}
 	}
 	return nil
@@ -363,7 +363,7 @@ func parseTarget(c *caddy.Controller) (target, error) {
 		case "weight":
 			t.weight, err = targetNumber(args[i], args[i+1], maxWeight)
 		default:
-			err = fmt.Errorf("unknown target option '%s'%s: %s", args[i], suggest(args[i], targetOptions), usage)
+			err = fmt.Errorf("unknown target option '%s'%s: %s", args[i], didYouMean(args[i], targetOptions), usage)
 		}
 		if err != nil {
 			return target{}, c.Err(err.Error())
@@ -532,7 +532,7 @@ func parseAllDown(c *caddy.Controller) (mode allDownPolicy, fallback [families][
 	}
 	i := slices.Index(allDownNames, args[0])
 	if i < 0 {
-		return 0, fallback, c.Errf("%s, not '%s'%s", usage, args[0], suggest(args[0], allDownNames))
+		return 0, fallback, c.Errf("%s, not '%s'%s", usage, args[0], didYouMean(args[0], allDownNames))
 	}
 	mode = allDownPolicy(i)
 	if mode != allDownFallback {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/coredns/coredns/plugin/metadata"
+	"github.com/failover-dns/failover/internal/suggest"
 )
 
 // region is a named set of client networks and geoip places whose clients
@@ -43,7 +44,7 @@ func parseRegion(args []string) (*region, error) {
 			cc := strings.ToUpper(strings.TrimPrefix(m, "continent:"))
 			if !slices.Contains(continentCodes, cc) {
 				var guess string
-				if s := closest(cc, continentCodes); s != "" {
+				if s := suggest.Closest(cc, continentCodes); s != "" {
 					guess = " (did you mean 'continent:" + s + "'?)"
 				}
 				return nil, fmt.Errorf("region %s: '%s' is not a continent code%s: write continent:CC with CC one of %s",

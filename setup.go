@@ -12,6 +12,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	"github.com/failover-dns/failover/internal/suggest"
 
 	"github.com/miekg/dns"
 )
@@ -105,7 +106,7 @@ func parse(c *caddy.Controller) (*Failover, error) {
 					return nil, err
 				}
 			default:
-				return nil, c.Errf("unknown property '%s'%s: inside 'failover {' write 'pool NAME... {' blocks or 'overrides FILE'", c.Val(), suggest(c.Val(), blockProperties))
+				return nil, c.Errf("unknown property '%s'%s: inside 'failover {' write 'pool NAME... {' blocks or 'overrides FILE'", c.Val(), didYouMean(c.Val(), blockProperties))
 			}
 		}
 		if len(configs) == 0 {
@@ -250,7 +251,7 @@ func wordArg(c *caddy.Controller, valid []string, hint string) (string, error) {
 		return "", c.Errf("%s takes %s: %s", prop, list, hint)
 	}
 	if !slices.Contains(valid, args[0]) {
-		if s := closest(args[0], valid); s != "" {
+		if s := suggest.Closest(args[0], valid); s != "" {
 			return "", c.Errf("%s takes %s, not '%s': did you mean '%s'?", prop, list, args[0], s)
 		}
 		return "", c.Errf("%s takes %s, not '%s': %s", prop, list, args[0], hint)

@@ -2,21 +2,44 @@
 // configuration errors can say "did you mean ...?".
 package suggest
 
+import "strings"
+
 // MaxDistance is the largest edit distance at which a word is suggested:
 // two typos, or a swapped pair of letters, but not a different word.
 const MaxDistance = 2
 
 // Closest returns the word of valid nearest to word by edit distance
-// (insertions, deletions and substitutions of runes), if it is at most
-// MaxDistance away and not word itself; otherwise "". Ties go to the
-// earlier word of valid.
+// (insertions, deletions and substitutions of runes, ignoring case), if it
+// is at most MaxDistance away, differs in at most half the letters of the
+// longer word, and is not word itself; otherwise "". A word of three or
+// more letters that begins exactly one valid word counts as one edit away
+// from it (an abbreviation: 'prio' for 'priority'). Ties go to the earlier
+// word of valid.
 func Closest(word string, valid []string) string {
+	w := []rune(strings.ToLower(word))
+	abbreviates := ""
+	if len(w) >= 3 {
+		for _, v := range valid {
+			if strings.HasPrefix(strings.ToLower(v), string(w)) {
+				if abbreviates != "" {
+					abbreviates = ""
+					break
+				}
+				abbreviates = v
+			}
+		}
+	}
 	best, bestDist := "", MaxDistance+1
 	for _, v := range valid {
 		if v == word {
-			continue
+			return ""
 		}
-		if d := distance([]rune(word), []rune(v)); d < bestDist {
+		r := []rune(strings.ToLower(v))
+		d := distance(w, r)
+		if v == abbreviates {
+			d = min(d, 1)
+		}
+		if d < bestDist && 2*d <= max(len(w), len(r)) {
 			best, bestDist = v, d
 		}
 	}
