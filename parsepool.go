@@ -174,7 +174,7 @@ func (pp *poolParse) addCheck(c *caddy.Controller) error {
 	for _, prev := range pp.checks {
 		if checkKey(prev.cfg) == key {
 			warnAt(c, line, "check %s is given twice with the same options in pool %s (first at line %d): remove one; each copy is probed, and counts toward 'require N'",
-				cfg.URL, pp.cfg.names[0], prev.line)
+				health.CheckName(cfg.URL), pp.cfg.names[0], prev.line)
 			break
 		}
 	}

@@ -92,7 +92,7 @@ func NewCheck(cfg CheckConfig) (*Check, error) {
 		return nil, fmt.Errorf("check '%s' is not a URL: write %s", cfg.URL, Schemes)
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("check '%s' has credentials in the URL: they are not supported, remove them", cfg.URL)
+		return nil, fmt.Errorf("check '%s' has credentials in the URL: they are not supported, remove them (a check header can carry a token)", checkName(u))
 	}
 	port, err := portOf(u)
 	if err != nil {

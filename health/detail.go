@@ -130,6 +130,17 @@ func checkName(u *url.URL) string {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String()
 }
 
+// CheckName is a check URL as logs may show it: without its query string
+// and userinfo, which may carry secrets. A string that is not a URL is
+// shown as a placeholder.
+func CheckName(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(a malformed check URL)"
+	}
+	return checkName(u)
+}
+
 // roundDuration rounds d for a message: to the millisecond, or to the
 // microsecond below 10ms.
 func roundDuration(d time.Duration) time.Duration {

@@ -198,7 +198,7 @@ func TestCheckErrors(t *testing.T) {
 		{CheckConfig{URL: "tcp://www.example.org:99999"}, "not a number from 1 to 65535"},
 		{CheckConfig{URL: "tcp://www.example.org:80/path"}, "takes no path"},
 		{CheckConfig{URL: "http:///health"}, "has no host"},
-		{CheckConfig{URL: "https://user:pw@www.example.org/"}, "credentials"},
+		{CheckConfig{URL: "https://user:s3cret@www.example.org/"}, "check 'https://www.example.org/' has credentials"},
 		{CheckConfig{URL: "http://www.example.org/", Options: opts("ca ca.pem")}, "option 'ca' does not apply to http checks"},
 		{CheckConfig{URL: "https://www.example.org/", Options: opts("ca " + filepath.Join(t.TempDir(), "missing.pem"))}, "cannot read ca file"},
 		{CheckConfig{URL: "https://www.example.org/", Options: opts("ca " + notPEM)}, "holds no PEM certificate"},
@@ -207,6 +207,9 @@ func TestCheckErrors(t *testing.T) {
 		_, err := NewCheck(tc.check)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: got error %v, want one containing %q", tc.check, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%+v: the error shows the password: %v", tc.check, err)
 		}
 	}
 }
