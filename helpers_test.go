@@ -46,7 +46,26 @@ func startCoreDNS(t *testing.T, corefile string) *coreDNS {
 	}
 	s := &coreDNS{inst: inst, udp: udp, tcp: tcp}
 	t.Cleanup(s.stop)
+	s.waitServing(t)
 	return s
+}
+
+// waitServing polls until the servers answer over UDP and TCP. caddy
+// starts a server's loop in a goroutine of its own, and CoreDNS cannot stop
+// a server whose loop has not begun: a reload or stop that came first would
+// leave that loop running forever, and the test's stop would wait on it.
+// After a reload, the previous servers are stopped, so an answer comes from
+// the new ones.
+func (s *coreDNS) waitServing(t *testing.T) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the servers to answer over UDP and TCP", func() bool {
+		for _, proto := range []string{"udp", "tcp"} {
+			if _, err := s.query(proto, "serving.invalid.", dns.TypeSOA); err != nil {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // restart reloads the Corefile as the reload plugin does.
@@ -58,6 +77,7 @@ func (s *coreDNS) restart(t *testing.T, corefile string) {
 	}
 	s.inst = inst
 	s.udp, s.tcp = test.CoreDNSServerPorts(inst, 0)
+	s.waitServing(t)
 }
 
 func (s *coreDNS) stop() {

@@ -76,6 +76,7 @@ func TestReadmeExamples(t *testing.T) {
 		}
 		s := &coreDNS{inst: inst}
 		s.udp, s.tcp = test.CoreDNSServerPorts(inst, 0)
+		s.waitServing(t)
 		names := poolLine.FindAllStringSubmatch(corefile, -1)
 		if len(names) == 0 {
 			t.Errorf("Example %d has no pool", i+1)
