@@ -147,6 +147,13 @@ func TestStartupDown(t *testing.T) {
 			startup down
 			all_down nodata
 		}
+		pool new.example.org {
+			target 127.0.0.1
+			target 127.0.0.3 priority 2
+			check tcp://new.example.org:`+port+`
+			interval 2s
+			startup down
+		}
 	}
 }`)
 	// Before any verdict every target counts as down: NODATA, never the dead primary.
@@ -155,6 +162,23 @@ func TestStartupDown(t *testing.T) {
 		t.Fatalf("Before the first probes: got %v (%v), want no address", r, err)
 	}
 	s.waitAnswer(t, "www.example.org.", dns.TypeA, recoverLimit, "127.0.0.2")
+
+	// all_down best_tier (the default) serves nothing that never passed a
+	// probe: SERVFAIL before the first verdicts and after them, while every
+	// target of the pool is dead.
+	expectServfail := func(when string) {
+		t.Helper()
+		for _, proto := range []string{"udp", "tcp"} {
+			if r, err := s.query(proto, "new.example.org.", dns.TypeA); err != nil || r.Rcode != dns.RcodeServerFailure {
+				t.Errorf("%s, over %s: got %v (%v), want SERVFAIL", when, proto, r, err)
+			}
+		}
+	}
+	expectServfail("Before the first probes")
+	waitFor(t, recoverLimit, "verdicts on new.example.org", func() bool {
+		return metricValue(t, "coredns_failover_target_up", map[string]string{"pool": "new.example.org.", "target": "127.0.0.3"}) == 0
+	})
+	expectServfail("Every target down, none ever up")
 }
 
 // TestHashPolicyECS: the hash policy keeps each client subnet (from the EDNS
