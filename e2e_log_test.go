@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/failover-dns/failover"
+
 	"github.com/miekg/dns"
 )
 
@@ -14,7 +16,7 @@ import (
 // header values, its URL's query or the response body, which may hold
 // secrets.
 func TestDownLogSaysWhy(t *testing.T) {
-	logs := captureLog(t)
+	logs := failover.CaptureLog(t)
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte("secret-body-bytes"))

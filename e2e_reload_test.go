@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/test"
+	"github.com/failover-dns/failover"
 	"github.com/failover-dns/failover/health"
 
 	"github.com/miekg/dns"
@@ -267,7 +268,7 @@ func TestFailedReloadReleasesProbes(t *testing.T) {
 // and left to stop.
 func TestStartAndReloadLogged(t *testing.T) {
 	_, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2", "127.0.0.3")
-	logs := captureLog(t)
+	logs := failover.CaptureLog(t)
 	corefile := func(targets ...string) string {
 		lines := ""
 		for _, tg := range targets {

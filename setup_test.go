@@ -1,16 +1,12 @@
 package failover
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	golog "log"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -698,34 +694,6 @@ func TestParseProbeAddr(t *testing.T) {
 			t.Errorf("Probe %s: got %s port %d, want %s port %d", tc.arg, tg.probeAddr, tg.probePort, tc.addr, tc.port)
 		}
 	}
-}
-
-// logBuffer collects what the plugin logs (clog writes through the standard
-// log package) while a test runs; probe goroutines may log concurrently.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// captureLog sends the log to a buffer until the test ends (log_test.go
-// discards it otherwise).
-func captureLog(t *testing.T) *logBuffer {
-	l := &logBuffer{}
-	golog.SetOutput(l)
-	t.Cleanup(func() { golog.SetOutput(io.Discard) })
-	return l
 }
 
 // TestParseWarnsDuplicateCheck: a check line repeated with the same options
