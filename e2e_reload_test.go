@@ -297,3 +297,37 @@ func TestStartAndReloadLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedReloadFromNoFailover: when the configuration that keeps running
+// has no failover, nothing of ours hears that a reload failed; the probe
+// loops the failed configuration started are released at the next load.
+func TestFailedReloadFromNoFailover(t *testing.T) {
+	_, port := startBackends(t, nil, "127.0.0.1", "127.0.0.3")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, busyPort, _ := net.SplitHostPort(busy.Addr().String())
+	withPool := func(target, extra string) string {
+		return `example.org:0 {
+	failover {
+		pool www.example.org {
+			target ` + target + `
+			check tcp://www.example.org:` + port + `
+			interval 100ms
+		}
+	}
+}
+` + extra
+	}
+	s := startCoreDNS(t, "example.org:0 {\n\twhoami\n}\n")
+	if _, err := s.inst.Restart(test.NewInput(withPool("127.0.0.3", "example.net:"+busyPort+" {\n\tbind 127.0.0.1\n\twhoami\n}\n"))); err == nil {
+		t.Fatal("The reload onto a busy port succeeded")
+	}
+	s.restart(t, withPool("127.0.0.1", ""))
+	s.waitAnswer(t, "www.example.org.", dns.TypeA, recoverLimit, "127.0.0.1")
+	if got := health.Running(); got != 1 {
+		t.Errorf("After a good load: %d probe loops run, want 1 (the failed configuration's released)", got)
+	}
+}
