@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // CheckConfig is a check as the Corefile gives it: a URL whose scheme picks
@@ -89,14 +93,17 @@ var defaultPorts = map[string]uint16{"http": 80, "https": 443, "dns": 53}
 func NewCheck(cfg CheckConfig) (*Check, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || u.Scheme == "" || u.Opaque != "" {
-		return nil, fmt.Errorf("check '%s' is not a URL: write %s", cfg.URL, Schemes)
+		return nil, fmt.Errorf("check '%s' is not a URL: write %s", CheckName(cfg.URL), Schemes)
 	}
 	if u.User != nil {
 		return nil, fmt.Errorf("check '%s' has credentials in the URL: they are not supported, remove them (a check header can carry a token)", checkName(u))
 	}
+	if err := asciiHost(u); err != nil {
+		return nil, err
+	}
 	port, err := portOf(u)
 	if err != nil {
-		return nil, fmt.Errorf("check '%s': %v", cfg.URL, err)
+		return nil, fmt.Errorf("check '%s': %v", checkName(u), err)
 	}
 	if port == 0 {
 		port = defaultPorts[u.Scheme]
@@ -125,10 +132,10 @@ func build(u *url.URL, port uint16, o *options, cfg CheckConfig) (*Check, string
 	c := &Check{name: checkName(u), scheme: u.Scheme, port: port, timeout: cfg.Timeout}
 	needPort := func() error {
 		if port == 0 {
-			return fmt.Errorf("check '%s' has no port: write %s://%s:PORT", cfg.URL, u.Scheme, hostOr(u, "HOST"))
+			return fmt.Errorf("check '%s' has no port: write %s://%s:PORT", checkName(u), u.Scheme, hostOr(u, "HOST"))
 		}
 		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			return fmt.Errorf("check '%s': a %s check takes no path or query: write %s://HOST:PORT", cfg.URL, u.Scheme, u.Scheme)
+			return fmt.Errorf("check '%s': a %s check takes no path or query: write %s://HOST:PORT", checkName(u), u.Scheme, u.Scheme)
 		}
 		return nil
 	}
@@ -147,7 +154,7 @@ func build(u *url.URL, port uint16, o *options, cfg CheckConfig) (*Check, string
 		}
 	case "http", "https":
 		if u.Hostname() == "" {
-			return nil, "", fmt.Errorf("check '%s' has no host: write the name the service answers to, e.g. %s://www.example.org/health", cfg.URL, u.Scheme)
+			return nil, "", fmt.Errorf("check '%s' has no host: write the name the service answers to, e.g. %s://www.example.org/health", checkName(u), u.Scheme)
 		}
 		c.prober, digest, err = newHTTPProber(u, o, cfg)
 	case "dns":
@@ -158,7 +165,7 @@ func build(u *url.URL, port uint16, o *options, cfg CheckConfig) (*Check, string
 		}
 	case "icmp":
 		if u.Port() != "" || (u.Path != "" && u.Path != "/") {
-			return nil, "", fmt.Errorf("check '%s': an icmp check takes no port or path: write icmp://HOST", cfg.URL)
+			return nil, "", fmt.Errorf("check '%s': an icmp check takes no port or path: write icmp://HOST", checkName(u))
 		}
 		c.prober = newICMPProber()
 	default:
@@ -233,4 +240,32 @@ func portOf(u *url.URL) (uint16, error) {
 		return 0, fmt.Errorf("port '%s' is not a number from 1 to 65535", p)
 	}
 	return uint16(n), nil
+}
+
+// asciiHost writes a host name with non-ASCII letters in its punycode form,
+// the form certificates, SNI and DNS use: probes would otherwise send and
+// verify a name no server has.
+func asciiHost(u *url.URL) error {
+	host := u.Hostname()
+	if isASCII(host) {
+		return nil
+	}
+	ascii, err := idna.Lookup.ToASCII(host)
+	if err != nil {
+		return fmt.Errorf("check '%s': host '%s' is not a valid internationalized name (%v): write it in its punycode form", checkName(u), host, err)
+	}
+	if port := u.Port(); port != "" {
+		ascii = net.JoinHostPort(ascii, port)
+	}
+	u.Host = ascii
+	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

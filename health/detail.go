@@ -130,15 +130,21 @@ func checkName(u *url.URL) string {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String()
 }
 
-// CheckName is a check URL as logs may show it: without its query string
-// and userinfo, which may carry secrets. A string that is not a URL is
-// shown as a placeholder.
+// CheckName is a check URL as errors and logs may show it: without its
+// query string and userinfo, which may carry secrets. A string that does
+// not parse as a URL loses them too, as far as they can be told apart.
 func CheckName(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(a malformed check URL)"
+	if u, err := url.Parse(raw); err == nil {
+		return checkName(u)
 	}
-	return checkName(u)
+	raw, _, _ = strings.Cut(raw, "?")
+	if scheme, rest, ok := strings.Cut(raw, "://"); ok {
+		if at := strings.LastIndex(rest, "@"); at >= 0 && !strings.Contains(rest[:at], "/") {
+			rest = rest[at+1:]
+		}
+		raw = scheme + "://" + rest
+	}
+	return raw
 }
 
 // roundDuration rounds d for a message: to the millisecond, or to the

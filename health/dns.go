@@ -82,10 +82,10 @@ func queryName(u *url.URL, o *options) (string, error) {
 	}
 	host := u.Hostname()
 	if host == "" {
-		return "", fmt.Errorf("dns check '%s' has no name to query: write dns://NAME[:PORT], or add 'query NAME' to its block ('query .' for the root)", u)
+		return "", fmt.Errorf("dns check '%s' has no name to query: write dns://NAME[:PORT], or add 'query NAME' to its block ('query .' for the root)", checkName(u))
 	}
 	if _, valid := dns.IsDomainName(host); !valid {
-		return "", fmt.Errorf("dns check '%s': '%s' is not a domain name: write dns://NAME[:PORT], or add 'query NAME' to its block", u, host)
+		return "", fmt.Errorf("dns check '%s': '%s' is not a domain name: write dns://NAME[:PORT], or add 'query NAME' to its block", checkName(u), host)
 	}
 	return dns.Fqdn(host), nil
 }

@@ -344,3 +344,28 @@ func TestICMPProbe(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPSInternationalizedHost: a check URL whose host has non-ASCII
+// letters sends and verifies its punycode form, the name certificates
+// carry.
+func TestHTTPSInternationalizedHost(t *testing.T) {
+	ca := testpki.NewCA(t)
+	var sni atomic.Value
+	port := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{ca.Server(t, "xn--bcher-kva.example.org")}, GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		sni.Store(h.ServerName)
+		return nil, nil
+	}}, nil)
+	r := probeURL(t, CheckConfig{URL: "https://bücher.example.org:" + port + "/health", Options: opts("ca " + ca.File)})
+	if !r.OK {
+		t.Fatalf("Probe of an IDNA host: %v", r)
+	}
+	if got := sni.Load(); got != "xn--bcher-kva.example.org" {
+		t.Errorf("SNI %v, want the punycode name", got)
+	}
+	if want := "https://xn--bcher-kva.example.org:" + port + "/health"; r.Check != want {
+		t.Errorf("Check named %q, want %q", r.Check, want)
+	}
+	if _, err := NewCheck(CheckConfig{URL: "https://ü-.example.org/", Timeout: time.Second}); err == nil || !strings.Contains(err.Error(), "punycode") {
+		t.Errorf("An invalid IDNA host: error %v, want one that says to write its punycode form", err)
+	}
+}
