@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -330,4 +331,45 @@ func TestFailedReloadFromNoFailover(t *testing.T) {
 	if got := health.Running(); got != 1 {
 		t.Errorf("After a good load: %d probe loops run, want 1 (the failed configuration's released)", got)
 	}
+}
+
+// TestFailedReloadKeepsOverrideSeries: a failed reload to a configuration
+// without the overrides file leaves the running configuration's override
+// series as they were.
+func TestFailedReloadKeepsOverrideSeries(t *testing.T) {
+	_, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2")
+	overrides := filepath.Join(t.TempDir(), "overrides")
+	if err := os.WriteFile(overrides, []byte("www.example.org 127.0.0.2 drain maintenance\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, busyPort, _ := net.SplitHostPort(busy.Addr().String())
+	corefile := func(extra, more string) string {
+		return `example.org:0 {
+	failover {` + extra + `
+		pool www.example.org {
+			target 127.0.0.1
+			target 127.0.0.2
+			check tcp://www.example.org:` + port + `
+		}
+	}
+}
+` + more
+	}
+	s := startCoreDNS(t, corefile("\n\t\toverrides "+overrides, ""))
+	drained := map[string]string{"pool": "www.example.org.", "target": "127.0.0.2", "action": "drain"}
+	if got := metricValue(t, "coredns_failover_target_override", drained); got != 1 {
+		t.Fatalf("target_override for the drained target: %v, want 1", got)
+	}
+	if _, err := s.inst.Restart(test.NewInput(corefile("", "example.net:"+busyPort+" {\n\tbind 127.0.0.1\n\twhoami\n}\n"))); err == nil {
+		t.Fatal("The reload onto a busy port succeeded")
+	}
+	if got := metricValue(t, "coredns_failover_target_override", drained); got != 1 {
+		t.Errorf("After the failed reload, target_override for the drained target: %v, want 1", got)
+	}
+	s.waitAnswer(t, "www.example.org.", dns.TypeA, recoverLimit, "127.0.0.1")
 }

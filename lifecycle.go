@@ -66,10 +66,25 @@ func sweep() error {
 			delete(started.gens, g)
 		}
 	}
+	var live []*Failover
+	for g := range started.gens {
+		live = append(live, g.handlers...)
+	}
 	started.Unlock()
 	for _, g := range dead {
 		for _, f := range g.handlers {
 			f.OnShutdown()
+		}
+	}
+	if len(dead) > 0 {
+		// A dead generation's start cleared its pools' override series, which
+		// the running configuration shares: say them again.
+		for _, f := range live {
+			if f.isStarted() {
+				for _, p := range f.pools {
+					p.exportOverrides()
+				}
+			}
 		}
 	}
 	return nil

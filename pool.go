@@ -195,6 +195,19 @@ func (p *pool) applyOverrides(news bool) {
 	}
 }
 
+// exportOverrides sets the pool's override series anew from the overrides
+// in force, as applyOverrides did.
+func (p *pool) exportOverrides() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	targetOverride.DeletePartialMatch(prometheus.Labels{"pool": p.name})
+	for i, t := range p.targets {
+		if a := p.states[i].forced; a != overrideNone {
+			targetOverride.WithLabelValues(p.name, t.label, a.String()).Set(1)
+		}
+	}
+}
+
 // publish rebuilds both families' answers from the current states, and
 // arranges to do it again when a failback hold-down ends. news says the
 // change happened now (it is not a state handed over by a reload), so an

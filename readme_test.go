@@ -113,6 +113,8 @@ func checkExampleAnswer(t *testing.T, s *coreDNS, example int, qname string, qty
 		case err != nil:
 			t.Errorf("Example %d: %s %s over %s: %v", example, qname, dns.TypeToString[qtype], proto, err)
 		case r.Rcode == dns.RcodeServerFailure && address:
+		case r.Rcode == dns.RcodeSuccess && len(r.Answer) == 0 && (len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA):
+			t.Errorf("Example %d: %s %s over %s: NODATA without the SOA: %v", example, qname, dns.TypeToString[qtype], proto, r)
 		case r.Rcode == dns.RcodeSuccess && (r.Authoritative || (forwards && len(r.Answer) == 0)):
 		default:
 			t.Errorf("Example %d: %s %s over %s: got %v", example, qname, dns.TypeToString[qtype], proto, r)
@@ -121,7 +123,8 @@ func checkExampleAnswer(t *testing.T, s *coreDNS, example int, qname string, qty
 }
 
 // startUpstream serves addr (UDP and TCP) as the upstream the examples
-// forward to: it knows no name, so it answers NXDOMAIN to everything. It
+// forward to: it knows no name, so it answers NXDOMAIN (with the root's
+// SOA, as a real resolver would) to everything. It
 // shares port 53 with the examples (SO_REUSEPORT, as CoreDNS binds), and
 // the kernel gives its own address to the more specific socket.
 func startUpstream(t *testing.T, addr string) {
@@ -129,6 +132,8 @@ func startUpstream(t *testing.T, addr string) {
 	handler := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetRcode(r, dns.RcodeNameError)
+		m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 60},
+			Ns: "a.root-servers.net.", Mbox: "nstld.verisign-grs.com.", Serial: 1, Refresh: 1800, Retry: 900, Expire: 604800, Minttl: 60}}
 		w.WriteMsg(m)
 	})
 	for _, proto := range []string{"udp", "tcp"} {

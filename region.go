@@ -9,6 +9,7 @@ import (
 
 	"github.com/coredns/coredns/plugin/metadata"
 	"github.com/failover-dns/failover/internal/suggest"
+	"golang.org/x/text/language"
 )
 
 // region is a named set of client networks and geoip places whose clients
@@ -35,9 +36,9 @@ func parseRegion(args []string) (*region, error) {
 	for _, m := range args[1:] {
 		switch {
 		case strings.HasPrefix(m, "country:"):
-			cc := strings.ToUpper(strings.TrimPrefix(m, "country:"))
-			if len(cc) != 2 || strings.Trim(cc, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-				return nil, fmt.Errorf("region %s: '%s' is not a two-letter country code: write the ISO 3166-1 alpha-2 code the geoip plugin reports, e.g. country:FR or country:US", r.name, m)
+			cc, err := countryCode(strings.TrimPrefix(m, "country:"))
+			if err != nil {
+				return nil, fmt.Errorf("region %s: '%s' %v", r.name, m, err)
 			}
 			r.countries = append(r.countries, cc)
 		case strings.HasPrefix(m, "continent:"):
@@ -64,13 +65,19 @@ func parseRegion(args []string) (*region, error) {
 
 // clientRegion returns the index of the region a query's client belongs
 // to, or -1: the region with the longest prefix containing the client's
-// address (the EDNS Client Subnet address when the query has one), else the
+// address (the EDNS Client Subnet prefix when the query has one, if it is
+// at least as long as the region's), else the
 // first region whose country or continent the geoip plugin's metadata names.
 func (c *poolConfig) clientRegion(ctx context.Context, cl client) int {
 	best, bestBits := -1, -1
 	if cl.addr.IsValid() {
 		for i, reg := range c.regions {
 			for _, pre := range reg.prefixes {
+				// An ECS prefix shorter than the region's network says
+				// nothing about which part of it the client is in.
+				if cl.bits >= 0 && pre.Bits() > cl.bits {
+					continue
+				}
 				if pre.Bits() > bestBits && pre.Contains(cl.addr) {
 					best, bestBits = i, pre.Bits()
 				}
@@ -94,4 +101,18 @@ func metaValue(ctx context.Context, key string) string {
 		return strings.ToUpper(f())
 	}
 	return ""
+}
+
+// countryCode validates an ISO 3166-1 alpha-2 country code, in the form the
+// geoip plugin reports it (upper case, current codes: GB, not UK).
+func countryCode(arg string) (string, error) {
+	cc := strings.ToUpper(arg)
+	r, err := language.ParseRegion(cc)
+	switch {
+	case len(cc) != 2 || err != nil || !r.IsCountry():
+		return "", fmt.Errorf("is not a two-letter country code: write the ISO 3166-1 alpha-2 code the geoip plugin reports, e.g. country:FR or country:US")
+	case r.Canonicalize().String() != cc:
+		return "", fmt.Errorf("is an old or alternative code that geoip never reports: write country:%s", r.Canonicalize())
+	}
+	return cc, nil
 }

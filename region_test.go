@@ -63,3 +63,42 @@ func TestParseRegionCodes(t *testing.T) {
 		t.Errorf("Region parsed as %+v", r)
 	}
 }
+
+// TestClientRegionECSPrefixLength: a client subnet shorter than a region's
+// network does not match it, since the answer would be cached for the whole
+// subnet, other regions included.
+func TestClientRegionECSPrefixLength(t *testing.T) {
+	f, err := parse(caddy.NewTestController("dns", `failover example.org {
+		pool www.example.org {
+			region us 203.0.113.0/24
+			region wide 203.0.0.0/16
+			target 192.0.2.1 region us
+			target 192.0.2.2 region wide
+			check tcp://www.example.org:80
+		}
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.pools[0]
+	for _, tc := range []struct {
+		subnet string
+		bits   uint8
+		want   int
+	}{
+		{"203.0.113.0", 24, 0},
+		{"203.0.113.0", 28, 0},
+		{"203.0.0.0", 16, 1}, // not us: the /16 holds other /24s too
+		{"203.0.0.0", 8, -1},
+	} {
+		r := new(dns.Msg)
+		r.SetQuestion("www.example.org.", dns.TypeA)
+		opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		opt.Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: tc.bits, Address: net.ParseIP(tc.subnet).To4()}}
+		r.Extra = []dns.RR{opt}
+		got := p.clientRegion(context.Background(), clientOf(r, &net.UDPAddr{IP: net.ParseIP("192.0.2.200"), Port: 5353}))
+		if got != tc.want {
+			t.Errorf("ECS %s/%d: region %d, want %d", tc.subnet, tc.bits, got, tc.want)
+		}
+	}
+}

@@ -606,6 +606,20 @@ var regionErrors = []parseErrorCase{
 			check tcp://www.example.org:80
 		}
 	}`, "Testfile:3 - Error during parsing: region eu: 'country:F1' is not a two-letter country code"},
+	{"unassigned country code", `failover example.org {
+		pool www.example.org {
+			region eu country:XX
+			target 192.0.2.1 region eu
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: region eu: 'country:XX' is not a two-letter country code"},
+	{"country code geoip never reports", `failover example.org {
+		pool www.example.org {
+			region eu country:uk
+			target 192.0.2.1 region eu
+			check tcp://www.example.org:80
+		}
+	}`, "Testfile:3 - Error during parsing: region eu: 'country:uk' is an old or alternative code that geoip never reports: write country:GB"},
 	{"misspelt continent", `failover example.org {
 		pool www.example.org {
 			region eu continent:EUR
