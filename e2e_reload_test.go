@@ -200,11 +200,7 @@ func TestFailedReloadReleasesProbes(t *testing.T) {
 		}
 	})
 	_, port := startBackends(t, handler, "127.0.0.1", "127.0.0.3")
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
+	busy := busyServerBlock(t)
 	pool := func(name, target string) string {
 		return fmt.Sprintf(`
 		pool %s {
@@ -225,9 +221,7 @@ func TestFailedReloadReleasesProbes(t *testing.T) {
 	if got := health.Running(); got != 1 {
 		t.Fatalf("%d probe loops run for one target", got)
 	}
-	_, busyPort, _ := net.SplitHostPort(busy.Addr().String())
-	failing := corefile(pool("www.example.org", "127.0.0.1")+pool("gone.example.org", "127.0.0.3"),
-		"example.net:"+busyPort+" {\n\tbind 127.0.0.1\n\twhoami\n}\n")
+	failing := corefile(pool("www.example.org", "127.0.0.1")+pool("gone.example.org", "127.0.0.3"), busy)
 	for i := range 3 {
 		inst, err := s.inst.Restart(test.NewInput(failing))
 		if err == nil {
@@ -304,12 +298,7 @@ func TestStartAndReloadLogged(t *testing.T) {
 // loops the failed configuration started are released at the next load.
 func TestFailedReloadFromNoFailover(t *testing.T) {
 	_, port := startBackends(t, nil, "127.0.0.1", "127.0.0.3")
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	_, busyPort, _ := net.SplitHostPort(busy.Addr().String())
+	busy := busyServerBlock(t)
 	withPool := func(target, extra string) string {
 		return `example.org:0 {
 	failover {
@@ -323,7 +312,7 @@ func TestFailedReloadFromNoFailover(t *testing.T) {
 ` + extra
 	}
 	s := startCoreDNS(t, "example.org:0 {\n\twhoami\n}\n")
-	if _, err := s.inst.Restart(test.NewInput(withPool("127.0.0.3", "example.net:"+busyPort+" {\n\tbind 127.0.0.1\n\twhoami\n}\n"))); err == nil {
+	if _, err := s.inst.Restart(test.NewInput(withPool("127.0.0.3", busy))); err == nil {
 		t.Fatal("The reload onto a busy port succeeded")
 	}
 	s.restart(t, withPool("127.0.0.1", ""))
@@ -342,12 +331,7 @@ func TestFailedReloadKeepsOverrideSeries(t *testing.T) {
 	if err := os.WriteFile(overrides, []byte("www.example.org 127.0.0.2 drain maintenance\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	_, busyPort, _ := net.SplitHostPort(busy.Addr().String())
+	busy := busyServerBlock(t)
 	corefile := func(extra, more string) string {
 		return `example.org:0 {
 	failover {` + extra + `
@@ -365,11 +349,24 @@ func TestFailedReloadKeepsOverrideSeries(t *testing.T) {
 	if got := metricValue(t, "coredns_failover_target_override", drained); got != 1 {
 		t.Fatalf("target_override for the drained target: %v, want 1", got)
 	}
-	if _, err := s.inst.Restart(test.NewInput(corefile("", "example.net:"+busyPort+" {\n\tbind 127.0.0.1\n\twhoami\n}\n"))); err == nil {
+	if _, err := s.inst.Restart(test.NewInput(corefile("", busy))); err == nil {
 		t.Fatal("The reload onto a busy port succeeded")
 	}
 	if got := metricValue(t, "coredns_failover_target_override", drained); got != 1 {
 		t.Errorf("After the failed reload, target_override for the drained target: %v, want 1", got)
 	}
 	s.waitAnswer(t, "www.example.org.", dns.TypeA, recoverLimit, "127.0.0.1")
+}
+
+// busyServerBlock returns a server block whose port is in use, so that a
+// configuration holding it fails to start after its plugins started.
+func busyServerBlock(t *testing.T) string {
+	t.Helper()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { busy.Close() })
+	_, port, _ := net.SplitHostPort(busy.Addr().String())
+	return "example.net:" + port + " {\n\tbind 127.0.0.1\n\twhoami\n}\n"
 }
