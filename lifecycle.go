@@ -22,6 +22,8 @@ type generation struct {
 	// listed: caddy listed the instance when the generation started. A
 	// generation never listed (one built by a test controller) is never swept.
 	listed bool
+	// running counts its started handlers; guarded by started.
+	running int
 }
 
 type generationKey struct{}
@@ -36,7 +38,8 @@ func generationOf(c *caddy.Controller) *generation {
 	return g
 }
 
-// started holds the generations with a started handler.
+// started holds the generations with a started handler: the running
+// configuration, and during a reload the one replacing it.
 var started = struct {
 	sync.Mutex
 	gens map[*generation]bool
@@ -103,6 +106,7 @@ func (f *Failover) OnStartup() error {
 		started.Lock()
 		f.gen.listed = f.gen.listed || listedGenerations()[f.gen]
 		started.gens[f.gen] = true
+		f.gen.running++
 		started.Unlock()
 	}
 	running := health.Running()
@@ -142,6 +146,13 @@ func (f *Failover) OnShutdown() error {
 		p.stop()
 	}
 	f.started = false
+	if f.gen != nil {
+		started.Lock()
+		if f.gen.running--; f.gen.running == 0 {
+			delete(started.gens, f.gen)
+		}
+		started.Unlock()
+	}
 	return nil
 }
 
