@@ -14,6 +14,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnsutil"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/request"
+	"github.com/failover-dns/failover/status"
 
 	"github.com/miekg/dns"
 )
@@ -37,6 +38,8 @@ type Failover struct {
 	serial   uint32
 
 	overrides *overridesFile // nil without an overrides file
+	status    *status.Config // nil without a status listener
+	statusSrv *status.Server // while started
 	block     string         // the server block's keys, for logs
 
 	gen     *generation

@@ -2,10 +2,13 @@ package failover
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/coredns/caddy"
 	"github.com/failover-dns/failover/health"
+	"github.com/failover-dns/failover/status"
 )
 
 // A generation is the failover handlers of one caddy instance: one load of
@@ -24,7 +27,11 @@ type generation struct {
 	listed bool
 	// running counts its started handlers; guarded by started.
 	running int
+	// seq orders generations: the newest configuration has the highest.
+	seq uint64
 }
+
+var generations atomic.Uint64
 
 type generationKey struct{}
 
@@ -33,7 +40,7 @@ func generationOf(c *caddy.Controller) *generation {
 	if g, ok := c.Get(generationKey{}).(*generation); ok {
 		return g
 	}
-	g := &generation{}
+	g := &generation{seq: generations.Add(1)}
 	c.Set(generationKey{}, g)
 	return g
 }
@@ -120,6 +127,15 @@ func (f *Failover) OnStartup() error {
 		o.wg.Go(func() { o.watch(ctx, f.applyOverrides) })
 	}
 	f.started = true
+	if f.status != nil {
+		// A listener that cannot open fails the load (caddy then drops this
+		// configuration, and sweep stops what it started).
+		srv, err := status.Acquire(*f.status, processStatus{})
+		if err != nil {
+			return fmt.Errorf("status listener %s: %v", f.status.Addr, err)
+		}
+		f.statusSrv = srv
+	}
 	return nil
 }
 
@@ -141,6 +157,10 @@ func (f *Failover) OnShutdown() error {
 	if o := f.overrides; o != nil {
 		o.cancel()
 		o.wg.Wait()
+	}
+	if f.statusSrv != nil {
+		f.statusSrv.Release()
+		f.statusSrv = nil
 	}
 	for _, p := range f.pools {
 		p.stop()
@@ -217,4 +237,23 @@ func (f *Failover) isStarted() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.started
+}
+
+// newestHandlers returns the started handlers of the newest started
+// generation: what the status listener shows, even while a reload overlaps
+// two configurations.
+func newestHandlers() []*Failover {
+	started.Lock()
+	var newest *generation
+	for g := range started.gens {
+		if newest == nil || g.seq > newest.seq {
+			newest = g
+		}
+	}
+	var out []*Failover
+	if newest != nil {
+		out = append(out, newest.handlers...)
+	}
+	started.Unlock()
+	return out
 }

@@ -47,6 +47,13 @@ type targetState struct {
 	passed    bool      // passed a probe round at some point
 	forced    overrideAction
 	failure   health.Result // the last failed probe round: which check, where, why (bounded)
+
+	// For the status view:
+	failedAt     time.Time     // when failure happened
+	lastProbe    time.Time     // when the last probe round ended
+	lastDuration time.Duration // how long it took
+	transitions  int           // state changes seen by this configuration
+	history      history       // state changes over the last day, for uptime
 }
 
 // up reports whether a target counts as up: forced up by an operator, or

@@ -106,11 +106,7 @@ func (p *pool) observe(i int, u health.Update) {
 		probesTotal.WithLabelValues(p.name, result).Inc()
 		probeDuration.WithLabelValues(p.name).Observe(r.Duration.Seconds())
 	}
-	if !r.OK {
-		p.mu.Lock()
-		p.states[i].failure = r
-		p.mu.Unlock()
-	}
+	p.noteProbe(i, u)
 	if !u.Changed {
 		return
 	}
@@ -137,6 +133,10 @@ func (p *pool) observe(i int, u health.Update) {
 		}
 	}
 	st := &p.states[i]
+	if !u.Replay {
+		st.transitions++
+	}
+	st.history = st.history.add(u.Since, s)
 	if st.health == health.Unknown {
 		p.verdicts++
 		if p.verdicts == len(p.targets) {
@@ -149,6 +149,23 @@ func (p *pool) observe(i int, u health.Update) {
 		p.endHold(i)
 	}
 	p.publish(!u.Replay)
+}
+
+// noteProbe records what the status view shows of a probe round: when it
+// ended, how long it took, and the last failure.
+func (p *pool) noteProbe(i int, u health.Update) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := &p.states[i]
+	if !u.Replay {
+		st.lastProbe, st.lastDuration = p.clock.Now(), u.Result.Duration
+	}
+	if !u.Result.OK && u.State != health.Unknown {
+		st.failure = u.Result
+		if !u.Replay {
+			st.failedAt = st.lastProbe
+		}
+	}
 }
 
 // endHold ends target i's failback hold-down for good, for every pool that

@@ -39,7 +39,7 @@ const (
 )
 
 // blockProperties are the properties of the failover block.
-var blockProperties = []string{"pool", "overrides"}
+var blockProperties = []string{"pool", "overrides", "status"}
 
 func setup(c *caddy.Controller) error {
 	f, err := parse(c)
@@ -105,8 +105,12 @@ func parse(c *caddy.Controller) (*Failover, error) {
 				if err := parseOverridesProperty(c, f); err != nil {
 					return nil, err
 				}
+			case "status":
+				if err := parseStatusProperty(c, f); err != nil {
+					return nil, err
+				}
 			default:
-				return nil, c.Errf("unknown property '%s'%s: inside 'failover {' write 'pool NAME... {' blocks or 'overrides FILE'", c.Val(), didYouMean(c.Val(), blockProperties))
+				return nil, c.Errf("unknown property '%s'%s: inside 'failover {' write 'pool NAME... {' blocks, 'overrides FILE' or 'status ADDRESS'", c.Val(), didYouMean(c.Val(), blockProperties))
 			}
 		}
 		if len(configs) == 0 {

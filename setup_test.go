@@ -183,12 +183,37 @@ func checkParseErrors(t *testing.T, cases []parseErrorCase) {
 var blockErrors = []parseErrorCase{
 	{"unknown plugin property", `failover example.org {
 		pools www.example.org
-	}`, "Testfile:2 - Error during parsing: unknown property 'pools' (did you mean 'pool'?): inside 'failover {' write 'pool NAME... {' blocks or 'overrides FILE'"},
+	}`, "Testfile:2 - Error during parsing: unknown property 'pools' (did you mean 'pool'?): inside 'failover {' write 'pool NAME... {' blocks, 'overrides FILE' or 'status ADDRESS'"},
 	{"misspelt plugin property", `failover example.org {
 		overide /tmp/overrides
 	}`, "Testfile:2 - Error during parsing: unknown property 'overide' (did you mean 'overrides'?): inside 'failover {'"},
 	{"no pool", `failover example.org {
 	}`, "Testfile:1 - Error during parsing: failover has no pool: add 'pool NAME {'"},
+	{"status without address", `failover example.org {
+		status
+	}`, "Testfile:2 - Error during parsing: status takes one address: write 'status ADDRESS'"},
+	{"status address without port", `failover example.org {
+		status localhost
+	}`, "Testfile:2 - Error during parsing: status address 'localhost' is not host:port"},
+	{"status twice", `failover example.org {
+		status localhost:9155
+		status localhost:9156
+	}`, "Testfile:3 - Error during parsing: status is given twice in this failover block: keep one"},
+	{"unknown status property", `failover example.org {
+		status localhost:9155 {
+			tokens /etc/token
+		}
+	}`, "Testfile:3 - Error during parsing: unknown status property 'tokens' (did you mean 'token'?): write 'tls CERT KEY' or 'token FILE'"},
+	{"missing token file", `failover example.org {
+		status localhost:9155 {
+			token /nonexistent/status-token
+		}
+	}`, "Testfile:3 - Error during parsing: status token file: open /nonexistent/status-token: no such file or directory"},
+	{"missing certificate", `failover example.org {
+		status localhost:9155 {
+			tls /nonexistent/cert.pem /nonexistent/key.pem
+		}
+	}`, "Testfile:3 - Error during parsing: status tls: open /nonexistent/cert.pem: no such file or directory"},
 	{"empty failover block on one line", `failover example.org {}`,
 		"Testfile:1 - Error during parsing: failover has no pool: its block '{}' is empty; write 'failover [ZONES...] {', then 'pool NAME {' blocks, and '}' on its own line"},
 	{"used twice", `failover example.org {` + okPool + `
@@ -712,6 +737,28 @@ func TestParseProbeAddr(t *testing.T) {
 
 // TestParseWarnsDuplicateCheck: a check line repeated with the same options
 // loads, with a warning at the repeat's line.
+// TestParseWarnsOpenStatus: a status listener beyond loopback without a
+// token loads, with a warning that it discloses internal addresses.
+func TestParseWarnsOpenStatus(t *testing.T) {
+	logged := captureLog(t)
+	for _, addr := range []string{"localhost:9155", "127.0.0.1:9155", "[::1]:9155", "0.0.0.0:9155"} {
+		c := caddy.NewTestController("dns", `failover example.org {
+		status `+addr+`
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+		}
+	}`)
+		if _, err := parse(c); err != nil {
+			t.Fatalf("status %s: %v", addr, err)
+		}
+	}
+	out := logged.String()
+	if strings.Count(out, "without a token") != 1 || !strings.Contains(out, "Testfile:2 - status 0.0.0.0:9155 listens beyond loopback without a token") {
+		t.Errorf("Want one warning, for 0.0.0.0 only, at line 2; logged:\n%s", out)
+	}
+}
+
 func TestParseWarnsDuplicateCheck(t *testing.T) {
 	logged := captureLog(t)
 	c := caddy.NewTestController("dns", `failover example.org {

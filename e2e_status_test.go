@@ -1,0 +1,231 @@
+package failover_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/failover-dns/failover/internal/loopback"
+	"github.com/failover-dns/failover/status"
+
+	"github.com/miekg/dns"
+	"go.uber.org/goleak"
+)
+
+// statusClient reads a status listener's API.
+type statusClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+func newStatusClient(t *testing.T, token string) (*statusClient, string) {
+	t.Helper()
+	port, err := loopback.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	return &statusClient{base: "http://" + addr, token: token, http: &http.Client{Timeout: 5 * time.Second}}, addr
+}
+
+func (c *statusClient) get(path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return c.http.Do(req)
+}
+
+// pools reads /api/v1/status (with a query, if given).
+func (c *statusClient) pools(t *testing.T, query string) []status.Pool {
+	t.Helper()
+	resp, err := c.get("/api/v1/status" + query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/status%s: %s", query, resp.Status)
+	}
+	var body struct{ Pools []status.Pool }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return body.Pools
+}
+
+func targetOf(p status.Pool, addr string) status.Target {
+	for _, t := range p.Targets {
+		if t.Address == addr {
+			return t
+		}
+	}
+	return status.Target{}
+}
+
+// TestStatusAPI: the JSON API shows every pool with its answers and
+// targets, follows a backend's death, filters by pool, and requires the
+// bearer token.
+func TestStatusAPI(t *testing.T) {
+	bs, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2")
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("s3cret-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, addr := newStatusClient(t, "s3cret-token")
+	s := startCoreDNS(t, `example.org:0 {
+	failover {
+		status `+addr+` {
+			token `+tokenFile+`
+		}
+		pool www.example.org web.example.org {
+			target 127.0.0.1
+			target 127.0.0.2 priority 2 weight 3
+			check http://www.example.org:`+port+`/health
+			interval 200ms
+			fall 1
+		}
+		pool api.example.org {
+			target 127.0.0.2
+			check tcp://api.example.org:`+port+`
+		}
+	}
+}`)
+	waitAllUp(t, "www.example.org.", "127.0.0.1", "127.0.0.2")
+
+	pools := c.pools(t, "")
+	if len(pools) != 2 || pools[0].Name != "www.example.org." || pools[1].Name != "api.example.org." {
+		t.Fatalf("Pools %+v, want www and api in configuration order", pools)
+	}
+	www := pools[0]
+	if www.Mode != "healthy" || strings.Join(www.Answers["A"], ",") != "127.0.0.1" || www.Zone != "example.org." || www.Policy != "priority" || www.TTL != 30 {
+		t.Errorf("www: %+v", www)
+	}
+	if tg := targetOf(www, "127.0.0.2"); tg.State != "up" || tg.Priority != 2 || tg.Weight != 3 || tg.LastProbe.IsZero() || tg.Uptime.Hour != 1 {
+		t.Errorf("Backup target: %+v", tg)
+	}
+
+	bs[0].stop()
+	waitFor(t, detectLimit, "the status to show the primary down", func() bool {
+		p := c.pools(t, "?pool=web.example.org")
+		return len(p) == 1 && targetOf(p[0], "127.0.0.1").State == "down"
+	})
+	www = c.pools(t, "?pool=www.example.org")[0]
+	primary := targetOf(www, "127.0.0.1")
+	if www.Mode != "degraded" || strings.Join(www.Answers["A"], ",") != "127.0.0.2" {
+		t.Errorf("After the primary died: mode %s, answers %v", www.Mode, www.Answers)
+	}
+	if f := primary.LastFailure; f == nil || f.Reason != "refused" || !strings.Contains(f.Check, "http://www.example.org:"+port) || f.Detail == "" {
+		t.Errorf("The primary's last failure: %+v", f)
+	}
+	if primary.Transitions != 2 || primary.Since.IsZero() || primary.Uptime.Hour >= 1 {
+		t.Errorf("The primary (its first verdict and its death are its transitions): %+v", primary)
+	}
+
+	resp, err := c.get("/api/v1/status?pool=nowhere.example.org")
+	if err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("An unknown pool: %v (%v), want 404", resp.Status, err)
+	}
+	resp.Body.Close()
+	anonymous := &statusClient{base: c.base, http: c.http}
+	resp, err = anonymous.get("/api/v1/status")
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("Without the token: %v (%v), want 401", resp.Status, err)
+	}
+	resp.Body.Close()
+	resp, err = c.http.Post(c.base+"/api/v1/status", "application/json", strings.NewReader("{}"))
+	if err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %v (%v), want 405", resp.Status, err)
+	}
+	resp.Body.Close()
+	if _, err := s.query("udp", "www.example.org.", dns.TypeA); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestStatusListenerSurvivesReloads: two server blocks share one status
+// listener; it answers every request through 20 reloads (never a refused
+// connection), always shows the newest configuration, and closes with the
+// server, leaving no goroutine behind.
+func TestStatusListenerSurvivesReloads(t *testing.T) {
+	_, port := startBackends(t, nil, "127.0.0.1")
+	time.Sleep(50 * time.Millisecond)
+	ignore := goleak.IgnoreCurrent()
+	c, addr := newStatusClient(t, "")
+	corefile := func(i int) string {
+		block := func(zone string) string {
+			return fmt.Sprintf(`%s:0 {
+	failover {
+		status %s
+		pool www.%s {
+			target 127.0.0.1
+			check tcp://www.%s:%s
+			ttl %d
+		}
+	}
+}
+`, zone, addr, zone, zone, port, 10+i)
+		}
+		return block("example.org") + block("example.net")
+	}
+	s := startCoreDNS(t, corefile(0))
+
+	var requests, failures atomic.Int64
+	var lastErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			resp, err := c.get("/api/v1/status")
+			requests.Add(1)
+			if err != nil {
+				failures.Add(1)
+				lastErr.Store(err.Error())
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				failures.Add(1)
+				lastErr.Store(resp.Status)
+			}
+		}
+	})
+	for i := 1; i <= 20; i++ {
+		s.restart(t, corefile(i))
+		pools := c.pools(t, "")
+		if len(pools) != 2 || pools[0].TTL != uint32(10+i) || pools[1].ServerBlock != "example.net.:0" && !strings.Contains(pools[1].ServerBlock, "example.net") {
+			t.Fatalf("After reload %d the status shows %+v, want both blocks of the newest configuration (ttl %d)", i, pools, 10+i)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if n := failures.Load(); n > 0 {
+		t.Errorf("%d of %d status requests failed during 20 reloads (last: %v)", n, requests.Load(), lastErr.Load())
+	}
+	t.Logf("%d status requests during 20 reloads", requests.Load())
+	s.stop()
+	c.http.CloseIdleConnections()
+	if n := status.Running(); n != 0 {
+		t.Errorf("%d status listeners open after the stop", n)
+	}
+	if err := goleak.Find(ignore); err != nil {
+		t.Errorf("Goroutines left after 20 reloads and a stop:\n%v", err)
+	}
+}

@@ -1,0 +1,184 @@
+package status
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config says where and how a status listener serves.
+type Config struct {
+	Addr string
+	// TLS serves HTTPS with this certificate when set.
+	TLS *tls.Certificate
+	// Token, when set, must come with every request as "Authorization: Bearer TOKEN".
+	Token string
+}
+
+// Server is a status listener. Every server block (and both generations
+// during a reload) naming one address shares it: Acquire before Release
+// keeps it open, so a reload never refuses a connection.
+type Server struct {
+	addr   string
+	refs   int // guarded by servers
+	cfg    atomic.Pointer[Config]
+	source atomic.Pointer[Source]
+	ln     net.Listener
+	srv    *http.Server
+	done   chan struct{}
+}
+
+var servers = struct {
+	sync.Mutex
+	byAddr map[string]*Server
+}{byAddr: map[string]*Server{}}
+
+// Acquire returns the listener on cfg.Addr, opening it if none is open,
+// and makes cfg and src the ones it serves with: the newest configuration
+// wins. Every Acquire needs a Release.
+func Acquire(cfg Config, src Source) (*Server, error) {
+	servers.Lock()
+	defer servers.Unlock()
+	s := servers.byAddr[cfg.Addr]
+	if s == nil {
+		ln, err := net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return nil, err
+		}
+		s = &Server{addr: cfg.Addr, ln: ln, done: make(chan struct{})}
+		s.srv = &http.Server{
+			Handler:           s.routes(),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			IdleTimeout:       time.Minute,
+			// Failed handshakes and dropped clients are the clients' business.
+			ErrorLog: log.New(io.Discard, "", 0),
+		}
+		servers.byAddr[cfg.Addr] = s
+		go func() {
+			defer close(s.done)
+			s.srv.Serve(&tlsSwitch{Listener: ln, s: s})
+		}()
+	}
+	s.refs++
+	s.cfg.Store(&cfg)
+	s.source.Store(&src)
+	return s, nil
+}
+
+// Addr returns the address the listener is bound to.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Release drops one reference; the last one closes the listener and waits
+// for its connections to end (a few seconds at most).
+func (s *Server) Release() {
+	servers.Lock()
+	s.refs--
+	last := s.refs == 0
+	if last {
+		delete(servers.byAddr, s.addr)
+	}
+	servers.Unlock()
+	if !last {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		s.srv.Close()
+	}
+	<-s.done
+}
+
+// Running returns how many status listeners are open.
+func Running() int {
+	servers.Lock()
+	defer servers.Unlock()
+	return len(servers.byAddr)
+}
+
+// tlsSwitch wraps each accepted connection in TLS when the configuration in
+// force says so, so that a reload can turn HTTPS on or change the
+// certificate without closing the listener.
+type tlsSwitch struct {
+	net.Listener
+	s *Server
+}
+
+func (l *tlsSwitch) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if cert := l.s.cfg.Load().TLS; cert != nil {
+		return tls.Server(c, &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}), nil
+	}
+	return c, nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/status", s.handleStatus)
+	return s.authorized(mux)
+}
+
+// authorized requires the bearer token when one is configured, and allows
+// only reading.
+func (s *Server) authorized(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "the status listener is read-only")
+			return
+		}
+		if token := s.cfg.Load().Token; token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="failover"`)
+				writeError(w, http.StatusUnauthorized, "a bearer token is required")
+				return
+			}
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	filter := r.URL.Query().Get("pool")
+	pools := (*s.source.Load()).Pools(filter)
+	if filter != "" && len(pools) == 0 {
+		writeError(w, http.StatusNotFound, "no pool is named "+filter)
+		return
+	}
+	if pools == nil {
+		pools = []Pool{}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Pools []Pool `json:"pools"`
+	}{pools})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, struct {
+		Error string `json:"error"`
+	}{msg})
+}

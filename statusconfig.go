@@ -1,0 +1,106 @@
+package failover
+
+import (
+	"crypto/tls"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/failover-dns/failover/status"
+)
+
+// statusProperties are the properties of a status block.
+var statusProperties = []string{"tls", "token"}
+
+// parseStatusProperty reads 'status ADDRESS [{ tls CERT KEY; token FILE }]'.
+// Files are read now, so that a missing one stops the load with its line.
+func parseStatusProperty(c *caddy.Controller, f *Failover) error {
+	const usage = "write 'status ADDRESS' with ADDRESS host:port, e.g. 'status localhost:9155'"
+	if f.status != nil {
+		return c.Err("status is given twice in this failover block: keep one")
+	}
+	args := c.RemainingArgs()
+	if len(args) != 1 {
+		return c.Errf("status takes one address: %s", usage)
+	}
+	host, port, err := net.SplitHostPort(args[0])
+	if err != nil || port == "" {
+		return c.Errf("status address '%s' is not host:port: %s", args[0], usage)
+	}
+	cfg := &status.Config{Addr: args[0]}
+	root := dnsserver.GetConfig(c).Root
+	hasBlock := c.NextArg() // the '{' on the status line
+	for hasBlock {
+		if !c.Next() {
+			return c.EOFErr()
+		}
+		if c.Val() == "}" {
+			break
+		}
+		var err error
+		switch c.Val() {
+		case "tls":
+			err = parseStatusTLS(c, cfg, root)
+		case "token":
+			err = parseStatusToken(c, cfg, root)
+		default:
+			err = c.Errf("unknown status property '%s'%s: write 'tls CERT KEY' or 'token FILE'", c.Val(), didYouMean(c.Val(), statusProperties))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if cfg.Token == "" && !loopbackHost(host) {
+		warnAt(c, c.Line(), "status %s listens beyond loopback without a token: its page and API disclose internal addresses; add 'token FILE' to its block", args[0])
+	}
+	f.status = cfg
+	return nil
+}
+
+func parseStatusTLS(c *caddy.Controller, cfg *status.Config, root string) error {
+	args := c.RemainingArgs()
+	if len(args) != 2 {
+		return c.Err("tls takes a certificate file and a key file: write 'tls cert.pem key.pem'")
+	}
+	cert, err := tls.LoadX509KeyPair(rooted(root, args[0]), rooted(root, args[1]))
+	if err != nil {
+		return c.Errf("status tls: %v", err)
+	}
+	cfg.TLS = &cert
+	return nil
+}
+
+func parseStatusToken(c *caddy.Controller, cfg *status.Config, root string) error {
+	args := c.RemainingArgs()
+	if len(args) != 1 {
+		return c.Err("token takes a file holding the bearer token: write 'token /etc/coredns/status-token'")
+	}
+	data, err := os.ReadFile(rooted(root, args[0]))
+	if err != nil {
+		return c.Errf("status token file: %v", err)
+	}
+	cfg.Token = strings.TrimSpace(string(data))
+	if cfg.Token == "" {
+		return c.Errf("status token file %s is empty: put the token in it", args[0])
+	}
+	return nil
+}
+
+// rooted resolves a relative file name against the root plugin's directory.
+func rooted(root, file string) string {
+	if filepath.IsAbs(file) || root == "" {
+		return file
+	}
+	return filepath.Join(root, file)
+}
+
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

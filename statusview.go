@@ -1,0 +1,111 @@
+package failover
+
+import (
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/failover-dns/failover/status"
+)
+
+// processStatus shows the pools of every server block of the newest
+// configuration to the status listener.
+type processStatus struct{}
+
+// Pools implements status.Source.
+func (processStatus) Pools(filter string) []status.Pool {
+	now := time.Now()
+	var out []status.Pool
+	name := plugin.Name(filter).Normalize()
+	for _, f := range newestHandlers() {
+		if filter != "" {
+			if entry, ok := f.names[name]; ok {
+				out = append(out, entry.pool.status(f.block, now))
+			}
+			continue
+		}
+		for _, p := range f.pools {
+			out = append(out, p.status(f.block, now))
+		}
+	}
+	return out
+}
+
+// status is the pool as the status listener shows it at now.
+func (p *pool) status(block string, now time.Time) status.Pool {
+	out := status.Pool{
+		Name:        p.name,
+		Names:       p.names,
+		Zone:        p.zones[0],
+		ServerBlock: block,
+		Policy:      p.policy.String(),
+		AllDown:     p.allDown.String(),
+		Mode:        "healthy",
+		Answers:     map[string][]string{},
+	}
+	for fam := range families {
+		a := p.answers[fam].Load()
+		if a == nil {
+			continue
+		}
+		ips := make([]string, 0, len(a.ips))
+		for _, ip := range a.ips {
+			ips = append(ips, ip.String())
+		}
+		out.Answers[familyType[fam]] = ips
+		out.TTL = max(out.TTL, a.ttl)
+		if a.result != resultHealthy {
+			out.Mode = "all_down"
+		}
+	}
+	if p.adaptiveMax > 0 {
+		out.TTL = min(out.TTL, p.adaptiveTTL(now))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if out.Mode == "healthy" && p.degraded(p.states) {
+		out.Mode = "degraded"
+	}
+	for i := range p.targets {
+		out.Targets = append(out.Targets, p.targetStatus(i, now))
+	}
+	return out
+}
+
+// targetStatus is target i as the status listener shows it. Called with p.mu held.
+func (p *pool) targetStatus(i int, now time.Time) status.Target {
+	t, s := p.targets[i], p.states[i]
+	out := status.Target{
+		Address:           t.label,
+		Probe:             t.probeAddr.String(),
+		ProbePort:         t.probePort,
+		Priority:          t.priority,
+		Weight:            t.weight,
+		Region:            t.regionName,
+		State:             s.health.String(),
+		Since:             s.since,
+		LastProbe:         s.lastProbe,
+		LastProbeDuration: s.lastDuration.Seconds(),
+		Transitions:       s.transitions,
+		Uptime:            status.Uptimes{Hour: s.history.uptime(now, time.Hour), Day: s.history.uptime(now, 24*time.Hour)},
+	}
+	if s.forced != overrideNone {
+		out.Override = s.forced.String()
+	}
+	if onHold, until := p.held(s, now); onHold {
+		out.HoldUntil, out.Held = until, until.IsZero()
+	}
+	if f := s.failure; f.Reason != "" {
+		out.LastFailure = &status.Failure{Time: s.failedAt, Check: f.Check, Reason: f.Reason, Detail: f.Detail}
+	}
+	return out
+}
+
+// String names the policy as the Corefile does.
+func (pol policy) String() string {
+	for name, v := range policyNames {
+		if v == pol {
+			return name
+		}
+	}
+	return "priority"
+}
