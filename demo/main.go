@@ -9,9 +9,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -66,10 +68,15 @@ func run(binary string, dnsPort int, once bool) error {
 	if err != nil {
 		return err
 	}
+	statusPort, err := loopback.FreePort()
+	if err != nil {
+		return err
+	}
 	corefile := fmt.Sprintf(`example.org:%d {
     bind 127.0.0.1
     ready 127.0.0.1:%d
     failover {
+        status 127.0.0.1:%d
         pool www.example.org {
             target 127.0.0.1
             target 127.0.0.2 priority 2
@@ -83,7 +90,7 @@ func run(binary string, dnsPort int, once bool) error {
         }
     }
 }
-`, dnsPort, readyPort, httpPort)
+`, dnsPort, readyPort, statusPort, httpPort)
 	conf := filepath.Join(dir, "Corefile")
 	if err := os.WriteFile(conf, []byte(corefile), 0o644); err != nil {
 		return err
@@ -117,7 +124,8 @@ func run(binary string, dnsPort int, once bool) error {
 	server := net.JoinHostPort("127.0.0.1", strconv.Itoa(dnsPort))
 	fmt.Printf("\nCorefile:\n%s\n", corefile)
 	fmt.Printf("Demo backends (HTTP, /health) on %s port %d.\n", strings.Join(ips, ", "), httpPort)
-	fmt.Printf("Try:\n  dig @127.0.0.1 -p %d www.example.org A\n  dig @127.0.0.1 -p %d www.example.org MX\n\n", dnsPort, dnsPort)
+	statusURL := fmt.Sprintf("http://127.0.0.1:%d/api/v1/status", statusPort)
+	fmt.Printf("Try:\n  dig @127.0.0.1 -p %d www.example.org A\n  dig @127.0.0.1 -p %d www.example.org MX\n  curl %s\n\n", dnsPort, dnsPort, statusURL)
 
 	step := func(what string, want string) error {
 		start := time.Now()
@@ -125,7 +133,7 @@ func run(binary string, dnsPort int, once bool) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, errOr(ctx, err))
 		}
-		fmt.Printf("%-40s www.example.org A %s  (after %s)\n", what, strings.Join(got, " "), time.Since(start).Round(10*time.Millisecond))
+		fmt.Printf("%-40s www.example.org A %s  (after %s; status: %s)\n", what, strings.Join(got, " "), time.Since(start).Round(10*time.Millisecond), poolMode(statusURL))
 		return nil
 	}
 	// The ready plugin says when every target has its first verdict.
@@ -340,4 +348,23 @@ func (p *prefixWriter) last() string {
 		return "no output"
 	}
 	return p.tail
+}
+
+// poolMode reads the pool's mode from the status API, or says why it could not.
+func poolMode(url string) string {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Pools []struct {
+			Mode string `json:"mode"`
+		} `json:"pools"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil || len(body.Pools) == 0 {
+		return fmt.Sprintf("unreadable (%s, %v)", resp.Status, err)
+	}
+	return body.Pools[0].Mode
 }
