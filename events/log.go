@@ -10,7 +10,8 @@ import (
 const DefaultCapacity = 10_000
 
 // Log is a bounded history of events: a ring that keeps the newest events
-// up to its capacity and drops the oldest to make room.
+// up to its capacity and drops the oldest to make room. Each event appended
+// is also handed to the Log's subscriptions (see Subscribe).
 type Log struct {
 	clock    func() time.Time
 	capacity int
@@ -19,6 +20,9 @@ type Log struct {
 	ring []Event // grows up to capacity, then wraps
 	head int     // index of the oldest event once the ring is full
 	last uint64  // ID of the newest event; 0 before the first
+
+	subs   []*Subscription // open subscriptions
+	closed bool            // Close was called: no new subscriptions
 }
 
 // NewLog returns an empty Log that keeps the newest capacity events
@@ -37,9 +41,11 @@ func NewLog(capacity int, clock func() time.Time) *Log {
 
 // Append numbers e with the next ID, stamps it with the Log's clock unless
 // e.Time is set, stores it, dropping the oldest event if the Log is full,
-// and returns it as stored. It takes one lock and, once the Log is full,
-// allocates nothing. The clock is read under the lock, so that times do
-// not go backwards from one ID to the next (with a clock that does not).
+// hands it to every subscription that has room for it, and returns it as
+// stored. It never waits for a subscriber. It takes one lock and, once the
+// Log is full, allocates nothing. The clock is read under the lock, so that
+// times do not go backwards from one ID to the next (with a clock that does
+// not).
 func (l *Log) Append(e Event) Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -53,6 +59,9 @@ func (l *Log) Append(e Event) Event {
 	} else {
 		l.ring[l.head] = e
 		l.head = (l.head + 1) % l.capacity
+	}
+	for _, s := range l.subs {
+		s.deliver(e)
 	}
 	return e
 }
