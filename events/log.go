@@ -55,6 +55,7 @@ func (l *Log) Append(e Event) Event {
 		e.Time = l.clock()
 	}
 	if len(l.ring) < l.capacity {
+		l.grow()
 		l.ring = append(l.ring, e)
 	} else {
 		l.ring[l.head] = e
@@ -64,6 +65,18 @@ func (l *Log) Append(e Event) Event {
 		s.deliver(e)
 	}
 	return e
+}
+
+// grow makes room in the ring for one more event, if it has none, doubling
+// its room but never past the capacity (append's own growth would). The
+// caller holds the lock.
+func (l *Log) grow() {
+	if len(l.ring) < cap(l.ring) {
+		return
+	}
+	grown := make([]Event, len(l.ring), min(max(2*len(l.ring), 64), l.capacity))
+	copy(grown, l.ring)
+	l.ring = grown
 }
 
 // Since returns the events with an ID above id, oldest first, at most limit

@@ -105,6 +105,9 @@ func TestDefaultCapacity(t *testing.T) {
 	if len(events) != DefaultCapacity || oldest != 6 {
 		t.Errorf("A default Log holds %d events from %d, want %d from 6", len(events), oldest, DefaultCapacity)
 	}
+	if cap(l.ring) != DefaultCapacity {
+		t.Errorf("A default Log's ring has room for %d events, want exactly %d", cap(l.ring), DefaultCapacity)
+	}
 }
 
 func TestAppendStampsTime(t *testing.T) {
