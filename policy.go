@@ -47,6 +47,7 @@ type targetState struct {
 	passed    bool      // passed a probe round at some point
 	forced    overrideAction
 	failure   health.Result // the last failed probe round: which check, where, why (bounded)
+	rtt       time.Duration // smoothed round-trip time (health.Monitor.RTT); 0 until a round passed
 }
 
 // up reports whether a target counts as up: forced up by an operator, or

@@ -111,6 +111,12 @@ func (p *pool) observe(i int, u health.Update) {
 		p.states[i].failure = r
 		p.mu.Unlock()
 	}
+	if u.RTT > 0 {
+		targetRTT.WithLabelValues(p.name, p.targets[i].label).Set(u.RTT.Seconds())
+		p.mu.Lock()
+		p.states[i].rtt = u.RTT
+		p.mu.Unlock()
+	}
 	if !u.Changed {
 		return
 	}
