@@ -101,6 +101,9 @@ func TestMetricsLint(t *testing.T) {
 	}
 }`)
 	s.waitAnswer(t, "lint.example.org.", dns.TypeA, recoverLimit, "127.0.0.1")
+	waitFor(t, recoverLimit, "a passed probe round", func() bool {
+		return metricValue(t, "coredns_failover_target_rtt_seconds", map[string]string{"pool": "lint.example.org."}) > 0
+	})
 	bs[0].stop()
 	waitFor(t, detectLimit, "all-down", func() bool {
 		return metricValue(t, "coredns_failover_all_down_total", map[string]string{"pool": "lint.example.org."}) == 1
@@ -110,7 +113,7 @@ func TestMetricsLint(t *testing.T) {
 	names := []string{
 		"coredns_failover_target_up", "coredns_failover_probes_total", "coredns_failover_probe_duration_seconds",
 		"coredns_failover_transitions_total", "coredns_failover_answers_total", "coredns_failover_all_down_total",
-		"coredns_failover_probe_lateness_seconds",
+		"coredns_failover_probe_lateness_seconds", "coredns_failover_target_rtt_seconds",
 	}
 	families, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {

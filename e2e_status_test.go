@@ -113,7 +113,7 @@ func TestStatusAPI(t *testing.T) {
 	if www.Mode != "healthy" || strings.Join(www.Answers["A"], ",") != "127.0.0.1" || www.Zone != "example.org." || www.Policy != "priority" || www.TTL != 30 {
 		t.Errorf("www: %+v", www)
 	}
-	if tg := targetOf(www, "127.0.0.2"); tg.State != "up" || tg.Priority != 2 || tg.Weight != 3 || tg.LastProbe.IsZero() || tg.Uptime.Hour != 1 {
+	if tg := targetOf(www, "127.0.0.2"); tg.State != "up" || tg.Priority != 2 || tg.Weight != 3 || tg.LastProbe.IsZero() || tg.Uptime.Hour != 1 || tg.RTT <= 0 {
 		t.Errorf("Backup target: %+v", tg)
 	}
 

@@ -1,9 +1,11 @@
 package failover
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/failover-dns/failover/health"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -17,6 +19,14 @@ var (
 		Subsystem: "failover",
 		Name:      "target_up",
 		Help:      "Gauge of each target's health after rise/fall: 1 up, 0 down. Absent until the target's first probe finishes.",
+	}, []string{"pool", "target"})
+
+	targetRTT = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "failover",
+		Name:      "target_rtt_seconds",
+		Help: fmt.Sprintf("Gauge of each target's smoothed round-trip time in seconds: the slowest passed check of each passed probe round, "+
+			"as an exponentially weighted moving average with factor %g. Absent until the target passes a probe round.", health.RTTFactor),
 	}, []string{"pool", "target"})
 
 	probesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -90,6 +100,7 @@ func releaseSeries(p *pool) {
 		if release(seriesKey{pool: p.name, target: t.label}) {
 			labels := prometheus.Labels{"pool": p.name, "target": t.label}
 			targetUp.DeletePartialMatch(labels)
+			targetRTT.DeletePartialMatch(labels)
 			transitionsTotal.DeletePartialMatch(labels)
 			targetOverride.DeletePartialMatch(labels)
 		}
@@ -97,6 +108,7 @@ func releaseSeries(p *pool) {
 	if release(seriesKey{pool: p.name}) {
 		labels := prometheus.Labels{"pool": p.name}
 		targetUp.DeletePartialMatch(labels)
+		targetRTT.DeletePartialMatch(labels)
 		probesTotal.DeletePartialMatch(labels)
 		probeDuration.DeletePartialMatch(labels)
 		transitionsTotal.DeletePartialMatch(labels)

@@ -160,6 +160,10 @@ func (p *pool) noteProbe(i int, u health.Update) {
 	if !u.Replay {
 		st.lastProbe, st.lastDuration = p.clock.Now(), u.Result.Duration
 	}
+	if u.RTT > 0 {
+		st.rtt = u.RTT
+		targetRTT.WithLabelValues(p.name, p.targets[i].label).Set(u.RTT.Seconds())
+	}
 	if !u.Result.OK && u.State != health.Unknown {
 		st.failure = u.Result
 		if !u.Replay {

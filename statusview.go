@@ -85,6 +85,7 @@ func (p *pool) targetStatus(i int, now time.Time) status.Target {
 		Since:             s.since,
 		LastProbe:         s.lastProbe,
 		LastProbeDuration: s.lastDuration.Seconds(),
+		RTT:               s.rtt.Seconds(),
 		Transitions:       s.transitions,
 		Uptime:            status.Uptimes{Hour: s.history.uptime(now, time.Hour), Day: s.history.uptime(now, 24*time.Hour)},
 	}

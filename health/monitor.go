@@ -64,6 +64,9 @@ type Update struct {
 	// subscriber too: a reload does not forget it).
 	Passed  bool
 	Changed bool
+	// RTT is the target's smoothed round-trip time after this round (see
+	// Monitor.RTT); 0 until a round passed.
+	RTT time.Duration
 	// Replay marks an update no new probe made: the current state handed to
 	// a new subscriber, or the end of a hold-down (EndHold).
 	Replay bool
@@ -82,6 +85,7 @@ type Monitor struct {
 	watching atomic.Bool  // a watch connection is open (for tests)
 	nextDue  atomic.Int64 // UnixNano of the next scheduled round
 	earliest atomic.Int64 // UnixNano of the earliest possible state change
+	rtt      atomic.Int64 // smoothed round-trip time (ns); written with mu held
 
 	mu        sync.Mutex // guards below; held while subscribers are called
 	tracker   *Tracker
@@ -191,6 +195,14 @@ func (m *Monitor) schedule(due time.Time) {
 	m.earliest.Store(due.Add(confirm).UnixNano())
 }
 
+// RTT returns the target's smoothed round-trip time: each passed round's
+// duration (the slowest of its passed checks, which run in parallel) folded
+// into an exponentially weighted moving average with factor RTTFactor,
+// starting from the first passed round's. Failed rounds do not count: a
+// timeout measures the timeout, not the target. 0 until a round passed. It
+// takes no lock, so subscribers and queries may call it.
+func (m *Monitor) RTT() time.Duration { return time.Duration(m.rtt.Load()) }
+
 // Running returns how many monitors run: one per distinct target spec.
 func Running() int {
 	registry.Lock()
@@ -222,13 +234,13 @@ func (m *Monitor) Subscribe(fn func(Update)) (unsubscribe func()) {
 
 // update is what subscribers hear about the current state. Called with m.mu held.
 func (m *Monitor) update(r Result, changed, replay bool) Update {
-	return Update{Result: r, State: m.tracker.State(), Since: m.since, Recovered: m.recovered, Passed: m.passed, Changed: changed, Replay: replay}
+	return Update{Result: r, State: m.tracker.State(), Since: m.since, Recovered: m.recovered, Passed: m.passed, Changed: changed, Replay: replay, RTT: m.RTT()}
 }
 
 // EndHold ends the target's failback hold-down for good, as an operator's
 // 'up' does: it clears Recovered, and every subscriber (every pool sharing
 // the monitor) hears an Update with Replay (no probe ran), Changed, the
-// current State, Since and Result, and Recovered false; a later
+// current State, Since, Result and RTT, and Recovered false; a later
 // configuration's subscribers get the same in their replay. A later DOWN
 // then UP sets Recovered again. It does nothing when the target is not
 // recovered.
@@ -274,7 +286,7 @@ func (m *Monitor) run(ctx context.Context) {
 			probeLateness.Observe(time.Since(due).Seconds())
 		}
 		start := time.Now()
-		r := m.probe(ctx)
+		r, sample := m.probe(ctx)
 		if ctx.Err() != nil {
 			return // cut short by shutdown: not a verdict on the target
 		}
@@ -282,6 +294,9 @@ func (m *Monitor) run(ctx context.Context) {
 		before := m.tracker.State()
 		s, changed := m.tracker.Observe(r.OK)
 		m.last = r
+		if r.OK {
+			m.rtt.Store(int64(ewma(m.RTT(), sample)))
+		}
 		if changed {
 			m.since = time.Now()
 			m.recovered = before == Down && s == Up
@@ -410,13 +425,15 @@ func (w *watch) close() {
 	}
 }
 
-// probe runs every check once, concurrently, and combines their results.
-func (m *Monitor) probe(ctx context.Context) Result {
+// probe runs every check once, concurrently, and combines their results;
+// rtt is the round's round-trip time sample (see roundRTT).
+func (m *Monitor) probe(ctx context.Context) (r Result, rtt time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, m.spec.Timeout)
 	defer cancel()
 	checks := m.spec.Checks
 	if len(checks) == 1 {
-		return checks[0].Probe(ctx, m.spec.Addr, m.spec.Port)
+		r := checks[0].Probe(ctx, m.spec.Addr, m.spec.Port)
+		return r, roundRTT([]Result{r})
 	}
 	results := make([]Result, len(checks))
 	var wg sync.WaitGroup
@@ -424,7 +441,7 @@ func (m *Monitor) probe(ctx context.Context) Result {
 		wg.Go(func() { results[i] = c.Probe(ctx, m.spec.Addr, m.spec.Port) })
 	}
 	wg.Wait()
-	return combine(results, m.spec.Require)
+	return combine(results, m.spec.Require), roundRTT(results)
 }
 
 // combine passes when at least require results passed (0: all). A failure

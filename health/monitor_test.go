@@ -292,17 +292,15 @@ func TestMonitorsOwnChecks(t *testing.T) {
 }
 
 // gatedProber returns, for each probe, the result the test feeds it; a
-// probe waits for it. The test thus decides every round's outcome, and the
-// monitor's schedule stays still between the rounds it lets finish.
-type gatedProber struct{ results chan bool }
+// probe waits for it. The test thus decides every round's outcome and
+// duration, and the monitor's schedule stays still between the rounds it
+// lets finish.
+type gatedProber struct{ results chan Result }
 
 func (g *gatedProber) Probe(ctx context.Context, _ netip.AddrPort) Result {
 	select {
-	case ok := <-g.results:
-		if ok {
-			return Result{OK: true}
-		}
-		return Result{Reason: ReasonRefused, Detail: "fed a failure"}
+	case r := <-g.results:
+		return r
 	case <-ctx.Done():
 		return Result{Reason: ReasonTimeout}
 	}
@@ -310,18 +308,33 @@ func (g *gatedProber) Probe(ctx context.Context, _ netip.AddrPort) Result {
 
 func (g *gatedProber) Close() {}
 
-// gated starts a monitor whose rounds return what step feeds them. step
+// gated starts a monitor whose rounds pass or fail as step says. step
 // returns the round's update once every subscriber heard it.
 func gated(t *testing.T, rise, fall int, interval, fast time.Duration) (m *Monitor, rec *recorder, step func(ok bool) Update) {
 	t.Helper()
-	g := &gatedProber{results: make(chan bool)}
+	m, rec, feed := gatedResults(t, rise, fall, interval, fast)
+	step = func(ok bool) Update {
+		t.Helper()
+		if ok {
+			return feed(Result{OK: true})
+		}
+		return feed(Result{Reason: ReasonRefused, Detail: "fed a failure"})
+	}
+	return m, rec, step
+}
+
+// gatedResults starts a monitor whose rounds return the results feed gives
+// them. feed returns the round's update once every subscriber heard it.
+func gatedResults(t *testing.T, rise, fall int, interval, fast time.Duration) (m *Monitor, rec *recorder, feed func(Result) Update) {
+	t.Helper()
+	g := &gatedProber{results: make(chan Result)}
 	m, rec = acquire(t, Spec{Addr: loopback, Checks: []*Check{fakeCheck(g, t.Name())},
 		Interval: interval, FastInterval: fast, Timeout: time.Hour, Rise: rise, Fall: fall})
-	step = func(ok bool) Update {
+	feed = func(r Result) Update {
 		t.Helper()
 		n := len(rec.snapshot())
 		select {
-		case g.results <- ok:
+		case g.results <- r:
 		case <-time.After(5 * time.Second):
 			t.Fatal("No probe round started within 5s")
 		}
@@ -329,7 +342,7 @@ func gated(t *testing.T, rise, fall int, interval, fast time.Duration) (m *Monit
 		u := rec.snapshot()
 		return u[len(u)-1]
 	}
-	return m, rec, step
+	return m, rec, feed
 }
 
 // TestMonitorEarliestChange: the earliest possible change is the next
@@ -403,7 +416,7 @@ func TestMonitorEndHold(t *testing.T) {
 		t.Fatalf("UP after DOWN: got %+v, want Recovered", up)
 	}
 	endHold()
-	want := Update{Result: up.Result, State: Up, Since: up.Since, Passed: true, Changed: true, Replay: true}
+	want := Update{Result: up.Result, State: Up, Since: up.Since, Passed: true, Changed: true, Replay: true, RTT: up.RTT}
 	for name, r := range map[string]*recorder{"first": rec, "second": other} {
 		if u := r.snapshot(); u[len(u)-1] != want {
 			t.Errorf("After EndHold the %s subscriber heard %+v, want %+v", name, u[len(u)-1], want)
