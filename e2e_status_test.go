@@ -1,6 +1,7 @@
 package failover_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failover-dns/failover/events"
 	"github.com/failover-dns/failover/internal/loopback"
 	"github.com/failover-dns/failover/status"
 
@@ -227,5 +229,151 @@ func TestStatusListenerSurvivesReloads(t *testing.T) {
 	}
 	if err := goleak.Find(ignore); err != nil {
 		t.Errorf("Goroutines left after 20 reloads and a stop:\n%v", err)
+	}
+}
+
+// eventsAfter reads /api/v1/events?since=ID.
+func (c *statusClient) eventsAfter(t *testing.T, since uint64) []events.Event {
+	t.Helper()
+	resp, err := c.get(fmt.Sprintf("/api/v1/events?since=%d", since))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Events []events.Event
+		Last   uint64
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil {
+		t.Fatalf("GET /api/v1/events: %s", resp.Status)
+	}
+	return body.Events
+}
+
+// findEvent returns the first event of a type about a pool (and target, if given).
+func findEvent(list []events.Event, typ, pool, target string) (events.Event, bool) {
+	for _, e := range list {
+		if e.Type == typ && e.Pool == pool && (target == "" || e.Target == target) {
+			return e, true
+		}
+	}
+	return events.Event{}, false
+}
+
+// TestStatusEvents: the event history says what happened and why, and the
+// live stream (Server-Sent Events) delivers what happens next, resuming
+// after Last-Event-ID.
+func TestStatusEvents(t *testing.T) {
+	bs, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2")
+	c, addr := newStatusClient(t, "")
+	start := c.lastEventID(t)
+	startCoreDNS(t, `events.example:0 {
+	failover {
+		status `+addr+` {
+			max_streams 1
+		}
+		pool www.events.example {
+			target 127.0.0.1
+			target 127.0.0.2 priority 2
+			check tcp://www.events.example:`+port+`
+			interval 200ms
+			fall 1
+		}
+	}
+}`)
+	waitAllUp(t, "www.events.example.", "127.0.0.1", "127.0.0.2")
+	loaded := false
+	for _, e := range c.eventsAfter(t, start) {
+		loaded = loaded || e.Type == events.TypeConfigLoaded && e.Server == "dns://events.example.:0" && strings.Join(e.PoolsAdded, ",") == "www.events.example."
+	}
+	if !loaded {
+		t.Errorf("No config_loaded event adding the pool: %+v", c.eventsAfter(t, start))
+	}
+
+	stream, err := c.get(fmt.Sprintf("/api/v1/events/stream?since=%d", c.lastEventID(t)))
+	if err != nil || stream.StatusCode != http.StatusOK || stream.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("Event stream: %v (%v)", stream.Status, err)
+	}
+	defer stream.Body.Close()
+	if second, err := c.get("/api/v1/events/stream"); err != nil || second.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("A second stream beyond max_streams 1: %v (%v), want 503", second.Status, err)
+	} else {
+		second.Body.Close()
+	}
+
+	bs[0].stop()
+	got := readStream(t, stream, detectLimit, func(e events.Event) bool { return e.Type == events.TypeAnswerChanged })
+	down, ok := findEvent(got, events.TypeTargetDown, "www.events.example.", "127.0.0.1")
+	if !ok || down.Reason != "refused" || !strings.HasPrefix(down.Check, "tcp://www.events.example:") || down.Detail == "" {
+		t.Errorf("Streamed target_down: %+v (of %+v)", down, got)
+	}
+	changed, _ := findEvent(got, events.TypeAnswerChanged, "www.events.example.", "")
+	if changed.Family != "A" || strings.Join(changed.Old, ",") != "127.0.0.1" || strings.Join(changed.New, ",") != "127.0.0.2" {
+		t.Errorf("Streamed answer_changed: %+v", changed)
+	}
+	history := c.eventsAfter(t, start)
+	if _, ok := findEvent(history, events.TypeTargetDown, "www.events.example.", "127.0.0.1"); !ok {
+		t.Errorf("The history lacks the target_down event: %+v", history)
+	}
+	for i := 1; i < len(history); i++ {
+		if history[i].ID != history[i-1].ID+1 {
+			t.Errorf("Event IDs %d then %d: want consecutive", history[i-1].ID, history[i].ID)
+		}
+	}
+}
+
+// lastEventID is the newest event's ID now.
+func (c *statusClient) lastEventID(t *testing.T) uint64 {
+	t.Helper()
+	resp, err := c.get("/api/v1/events?limit=1&since=18446744073709551614")
+	if err != nil {
+		return 0 // no listener yet: read from the first event of the process
+	}
+	defer resp.Body.Close()
+	var body struct{ Last uint64 }
+	json.NewDecoder(resp.Body).Decode(&body)
+	return body.Last
+}
+
+// readStream reads Server-Sent Events until one satisfies done, failing
+// the test after limit.
+func readStream(t *testing.T, resp *http.Response, limit time.Duration, done func(events.Event) bool) []events.Event {
+	t.Helper()
+	type result struct {
+		list []events.Event
+		err  error
+	}
+	out := make(chan result, 1)
+	go func() {
+		var list []events.Event
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var e events.Event
+			if err := json.Unmarshal([]byte(data), &e); err != nil {
+				out <- result{list, err}
+				return
+			}
+			list = append(list, e)
+			if done(e) {
+				out <- result{list, nil}
+				return
+			}
+		}
+		out <- result{list, fmt.Errorf("the stream ended: %v", sc.Err())}
+	}()
+	select {
+	case r := <-out:
+		if r.err != nil {
+			t.Fatalf("Event stream: %v after %+v", r.err, r.list)
+		}
+		return r.list
+	case <-time.After(limit):
+		resp.Body.Close()
+		t.Fatalf("No awaited event on the stream within %s", limit)
+		return nil
 	}
 }

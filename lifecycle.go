@@ -186,13 +186,15 @@ func (f *Failover) logStart(startedLoops int) {
 		targets += len(p.targets)
 	}
 	stopping := 0
-	if prev := f.previous(); prev != nil {
+	prev := f.previous()
+	if prev != nil {
 		for m := range prev.monitorSet() {
 			if !mine[m] {
 				stopping++
 			}
 		}
 	}
+	f.emitConfigLoaded(prev)
 	logVersion.Do(func() { log.Infof("failover %s", version()) })
 	log.Infof("Server block %s: %d pools, %d targets; probe loops: %d kept, %d started, %d to stop",
 		f.block, len(f.pools), targets, len(mine)-startedLoops, startedLoops, stopping)

@@ -54,6 +54,7 @@ type targetState struct {
 	lastDuration time.Duration // how long it took
 	transitions  int           // state changes seen by this configuration
 	history      history       // state changes over the last day, for uptime
+	onHold       bool          // on a failback hold-down at the last publish
 	rtt          time.Duration // smoothed round-trip time (health.Monitor.RTT); 0 until a round passed
 }
 

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/failover-dns/failover/events"
 	"github.com/failover-dns/failover/health"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -135,6 +136,7 @@ func (p *pool) observe(i int, u health.Update) {
 	st := &p.states[i]
 	if !u.Replay {
 		st.transitions++
+		p.emitTargetChange(i, u)
 	}
 	st.history = st.history.add(u.Since, s)
 	if st.health == health.Unknown {
@@ -201,10 +203,16 @@ func (p *pool) applyOverrides(news bool) {
 		if old := st.forced; old != overrideNone {
 			targetOverride.DeleteLabelValues(p.name, t.label, old.String())
 			log.Infof("Pool %s: target %s: override %s lifted", p.name, t.label, old)
+			if news {
+				p.emit(events.Event{Type: events.TypeOverrideLifted, Target: t.label, Action: old.String()})
+			}
 		}
 		if action != overrideNone {
 			targetOverride.WithLabelValues(p.name, t.label, action.String()).Set(1)
 			log.Infof("Pool %s: target %s: override %s (%s)", p.name, t.label, action, reason)
+			if news {
+				p.emit(events.Event{Type: events.TypeOverrideApplied, Target: t.label, Action: action.String(), Reason: reason})
+			}
 		}
 		st.forced = action
 		if action == overrideUp && st.recovered {
@@ -249,6 +257,9 @@ func (p *pool) publish(news bool) {
 			a.ttl = p.degradedTTL
 		}
 		p.noteAllDown(fam, a.result != resultHealthy, news)
+		if news {
+			p.emitAnswerChange(fam, p.answers[fam].Load(), a)
+		}
 		p.answers[fam].Store(a)
 		for reg := range p.regions {
 			ra, ends := chooseRegional(p.poolConfig, p.states, fam, reg, now)
@@ -259,6 +270,7 @@ func (p *pool) publish(news bool) {
 			p.regional[fam][reg].Store(ra)
 		}
 	}
+	p.emitHolds(now, news)
 	p.changeAt.Store(unixNano(until))
 	p.republishAt(until)
 }
@@ -272,6 +284,11 @@ func (p *pool) noteAllDown(fam int, down, news bool) {
 	if down && !p.failOpen[fam] && news {
 		allDownTotal.WithLabelValues(p.name, familyType[fam]).Inc()
 		log.Warningf("Pool %s: every %s target is down; all_down %s engages", p.name, familyType[fam], p.allDown)
+		p.emit(events.Event{Type: events.TypeAllDownEngaged, Family: familyType[fam], Policy: p.allDown.String()})
+	}
+	if !down && p.failOpen[fam] && news {
+		log.Infof("Pool %s: a %s target is up again; all_down %s no longer applies", p.name, familyType[fam], p.allDown)
+		p.emit(events.Event{Type: events.TypeAllDownCleared, Family: familyType[fam], Policy: p.allDown.String()})
 	}
 	p.failOpen[fam] = down
 }

@@ -203,7 +203,7 @@ var blockErrors = []parseErrorCase{
 		status localhost:9155 {
 			tokens /etc/token
 		}
-	}`, "Testfile:3 - Error during parsing: unknown status property 'tokens' (did you mean 'token'?): write 'tls CERT KEY' or 'token FILE'"},
+	}`, "Testfile:3 - Error during parsing: unknown status property 'tokens' (did you mean 'token'?): write 'tls CERT KEY', 'token FILE' or 'max_streams N'"},
 	{"missing token file", `failover example.org {
 		status localhost:9155 {
 			token /nonexistent/status-token

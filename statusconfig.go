@@ -13,9 +13,9 @@ import (
 )
 
 // statusProperties are the properties of a status block.
-var statusProperties = []string{"tls", "token"}
+var statusProperties = []string{"tls", "token", "max_streams"}
 
-// parseStatusProperty reads 'status ADDRESS [{ tls CERT KEY; token FILE }]'.
+// parseStatusProperty reads 'status ADDRESS [{ tls CERT KEY; token FILE; max_streams N }]'.
 // Files are read now, so that a missing one stops the load with its line.
 func parseStatusProperty(c *caddy.Controller, f *Failover) error {
 	const usage = "write 'status ADDRESS' with ADDRESS host:port, e.g. 'status localhost:9155'"
@@ -46,8 +46,10 @@ func parseStatusProperty(c *caddy.Controller, f *Failover) error {
 			err = parseStatusTLS(c, cfg, root)
 		case "token":
 			err = parseStatusToken(c, cfg, root)
+		case "max_streams":
+			cfg.MaxStreams, err = intArg(c, 1, 10000)
 		default:
-			err = c.Errf("unknown status property '%s'%s: write 'tls CERT KEY' or 'token FILE'", c.Val(), didYouMean(c.Val(), statusProperties))
+			err = c.Errf("unknown status property '%s'%s: write 'tls CERT KEY', 'token FILE' or 'max_streams N'", c.Val(), didYouMean(c.Val(), statusProperties))
 		}
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/failover-dns/failover/events"
 	"github.com/failover-dns/failover/status"
 )
 
@@ -29,6 +30,9 @@ func (processStatus) Pools(filter string) []status.Pool {
 	}
 	return out
 }
+
+// Events implements status.Source.
+func (processStatus) Events() *events.Log { return eventLog }
 
 // status is the pool as the status listener shows it at now.
 func (p *pool) status(block string, now time.Time) status.Pool {

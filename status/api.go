@@ -3,13 +3,20 @@
 // nothing of DNS or of how the numbers are made: a Source provides them.
 package status
 
-import "time"
+import (
+	"time"
 
-// Source provides the current state of every pool of the process.
+	"github.com/failover-dns/failover/events"
+)
+
+// Source provides the current state of every pool of the process, and its
+// event history.
 type Source interface {
 	// Pools returns the pools named by filter (any of a pool's names, with or
 	// without the final dot), or every pool when filter is empty.
 	Pools(filter string) []Pool
+	// Events returns the process's event history.
+	Events() *events.Log
 }
 
 // Pool is one pool as /api/v1/status shows it.

@@ -22,19 +22,23 @@ type Config struct {
 	TLS *tls.Certificate
 	// Token, when set, must come with every request as "Authorization: Bearer TOKEN".
 	Token string
+	// MaxStreams caps the event streams open at once (0: DefaultMaxStreams).
+	MaxStreams int
 }
 
 // Server is a status listener. Every server block (and both generations
 // during a reload) naming one address shares it: Acquire before Release
 // keeps it open, so a reload never refuses a connection.
 type Server struct {
-	addr   string
-	refs   int // guarded by servers
-	cfg    atomic.Pointer[Config]
-	source atomic.Pointer[Source]
-	ln     net.Listener
-	srv    *http.Server
-	done   chan struct{}
+	addr    string
+	refs    int // guarded by servers
+	cfg     atomic.Pointer[Config]
+	source  atomic.Pointer[Source]
+	ln      net.Listener
+	srv     *http.Server
+	done    chan struct{}
+	closing chan struct{} // closed when the listener closes: streams end
+	streams streamCount
 }
 
 var servers = struct {
@@ -54,7 +58,7 @@ func Acquire(cfg Config, src Source) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		s = &Server{addr: cfg.Addr, ln: ln, done: make(chan struct{})}
+		s = &Server{addr: cfg.Addr, ln: ln, done: make(chan struct{}), closing: make(chan struct{})}
 		s.srv = &http.Server{
 			Handler:           s.routes(),
 			ReadHeaderTimeout: 5 * time.Second,
@@ -78,8 +82,8 @@ func Acquire(cfg Config, src Source) (*Server, error) {
 // Addr returns the address the listener is bound to.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Release drops one reference; the last one closes the listener and waits
-// for its connections to end (a few seconds at most).
+// Release drops one reference; the last one closes the listener and ends
+// its connections (within a second).
 func (s *Server) Release() {
 	servers.Lock()
 	s.refs--
@@ -91,7 +95,10 @@ func (s *Server) Release() {
 	if !last {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	close(s.closing)
+	// Requests are short and streams end on closing; what is left after a
+	// moment is a client's idle or never-used connection.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := s.srv.Shutdown(ctx); err != nil {
 		s.srv.Close()
@@ -128,6 +135,8 @@ func (l *tlsSwitch) Accept() (net.Conn, error) {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/status", s.handleStatus)
+	mux.HandleFunc("GET /api/v1/events", s.handleEvents)
+	mux.HandleFunc("GET /api/v1/events/stream", s.handleStream)
 	return s.authorized(mux)
 }
 
