@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -375,5 +376,53 @@ func readStream(t *testing.T, resp *http.Response, limit time.Duration, done fun
 		resp.Body.Close()
 		t.Fatalf("No awaited event on the stream within %s", limit)
 		return nil
+	}
+}
+
+// TestStatusPageServed: the page is served without the token (it holds no
+// data), from embedded files only, under a content security policy that
+// allows nothing but its own files and API; its script writes server
+// strings as text only.
+func TestStatusPageServed(t *testing.T) {
+	_, port := startBackends(t, nil, "127.0.0.1")
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("page-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, addr := newStatusClient(t, "")
+	startCoreDNS(t, `example.org:0 {
+	failover {
+		status `+addr+` {
+			token `+tokenFile+`
+		}
+		pool www.example.org {
+			target 127.0.0.1
+			check tcp://www.example.org:`+port+`
+		}
+	}
+}`)
+	for _, tc := range []struct{ path, ctype string }{
+		{"/", "text/html"}, {"/app.js", "text/javascript"}, {"/style.css", "text/css"},
+	} {
+		resp, err := c.get(tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.ctype) {
+			t.Errorf("GET %s: %s, %s", tc.path, resp.Status, resp.Header.Get("Content-Type"))
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "unsafe") {
+			t.Errorf("GET %s: content security policy %q", tc.path, csp)
+		}
+		for _, external := range []string{"http://", "https://", "//cdn", "innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"} {
+			if strings.Contains(string(body), external) {
+				t.Errorf("GET %s: the page uses %q: it must be self-contained and write server strings as text", tc.path, external)
+			}
+		}
+	}
+	if resp, err := c.get("/api/v1/status"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("The API without the token: %v (%v), want 401", resp.Status, err)
 	}
 }

@@ -133,22 +133,31 @@ func (l *tlsSwitch) Accept() (net.Conn, error) {
 }
 
 func (s *Server) routes() http.Handler {
+	api := http.NewServeMux()
+	api.HandleFunc("GET /api/v1/status", s.handleStatus)
+	api.HandleFunc("GET /api/v1/events", s.handleEvents)
+	api.HandleFunc("GET /api/v1/events/stream", s.handleStream)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/status", s.handleStatus)
-	mux.HandleFunc("GET /api/v1/events", s.handleEvents)
-	mux.HandleFunc("GET /api/v1/events/stream", s.handleStream)
-	return s.authorized(mux)
+	mux.Handle("/api/", s.authorized(api))
+	mux.Handle("/", pageHandler())
+	return readOnly(mux)
 }
 
-// authorized requires the bearer token when one is configured, and allows
-// only reading.
-func (s *Server) authorized(next http.Handler) http.Handler {
+// readOnly allows only GET and HEAD.
+func readOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			writeError(w, http.StatusMethodNotAllowed, "the status listener is read-only")
 			return
 		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authorized requires the bearer token when one is configured.
+func (s *Server) authorized(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if token := s.cfg.Load().Token; token != "" {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
