@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 BIN      := $(CURDIR)/.bin
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: all coredns coredns-upstream test lint demo bench clean
+.PHONY: all coredns coredns-upstream test lint demo bench screenshot clean
 
 all: coredns
 
@@ -23,15 +23,18 @@ coredns:
 coredns-upstream:
 	GO=$(GO) upstream/build.sh
 
-# Everything CI checks: formatting, vet, and every test with the race detector.
+# Everything CI checks: formatting, vet, and every test with the race detector,
+# those of the e2e module (its own go.mod: a browser driver) included.
 test: lint
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	cd e2e && $(GO) test -race -count=1 -timeout 10m ./...
 
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(STATICCHECK) $(PKGS)
+	cd e2e && $(GO) vet ./... && $(STATICCHECK) ./...
 
 # The binary's name carries its version, so that changing the pin reinstalls it.
 $(STATICCHECK):
@@ -49,6 +52,10 @@ demo: coredns
 # the figures of BENCHMARKS.md (about five minutes; installs dnsperf if missing).
 bench:
 	bench/run.sh
+
+# The README's picture of the status page, taken by the browser test.
+screenshot:
+	cd e2e && FAILOVER_SCREENSHOT=$(CURDIR)/docs/status-page.png $(GO) test -count=1 -run TestStatusPageInBrowser .
 
 clean:
 	rm -f $(COREDNS)

@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/test"
+	"github.com/failover-dns/failover/internal/loopback"
+
+	"github.com/chromedp/chromedp"
+)
+
+// browserContext starts headless Chromium (Debian's chromium package) for
+// a test. Without it the test skips, unless CI is set, where it fails:
+// .ci/run installs it.
+func browserContext(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is not installed (.ci/run installs Debian's chromium package)")
+		}
+		t.Skip("Needs chromium (apt-get install chromium)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.WindowSize(1280, 720))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	return ctx
+}
+
+// backend is an HTTP server the test can stop.
+func backend(t *testing.T, addr string) *http.Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) }), ReadHeaderTimeout: time.Minute}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// TestStatusPageInBrowser loads the status page in a real browser: it shows
+// the pool and its targets, changes a target's state live when its backend
+// dies (no reload), and shows a hostile string from the configuration as
+// text. It saves a screenshot (to FAILOVER_SCREENSHOT when set, which
+// 'make screenshot' uses for the README's image).
+func TestStatusPageInBrowser(t *testing.T) {
+	ctx := browserContext(t)
+	ports, err := loopback.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpPort, statusPort := strconv.Itoa(ports[0]), strconv.Itoa(ports[1])
+	primary := backend(t, "127.0.0.1:"+httpPort)
+	backend(t, "127.0.0.2:"+httpPort)
+	backend(t, "127.0.0.3:"+httpPort)
+	overrides := filepath.Join(t.TempDir(), "overrides") // none yet
+	hostile := `<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>`
+	inst, err := test.CoreDNSServer(`example.org:0 {
+	failover {
+		status 127.0.0.1:` + statusPort + `
+		overrides ` + overrides + ` 100ms
+		pool www.example.org {
+			target 127.0.0.1
+			target 127.0.0.2 priority 2
+			target 127.0.0.3 priority 3
+			check http://www.example.org:` + httpPort + `/health
+			interval 300ms
+			fall 1
+		}
+	}
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.ShutdownCallbacks(); inst.Stop() })
+
+	url := "http://127.0.0.1:" + statusPort + "/"
+	row := `article[data-pool="www.example.org."] tr[data-target="127.0.0.1"] .state`
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(row))); err != nil {
+		t.Fatalf("The page never showed the pool: %v", err)
+	}
+	waitTrue(ctx, t, `document.querySelector('`+row+`').textContent === "up"`, "the primary up")
+	// An operator drains a target, giving a hostile reason: its event
+	// arrives on the page's live stream.
+	if err := os.WriteFile(overrides, []byte("www.example.org 127.0.0.3 drain "+hostile+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	primary.Close()
+	waitTrue(ctx, t, `document.querySelector('`+row+`').textContent === "down"`, "the primary down without a reload")
+	waitTrue(ctx, t, `document.getElementById("events").textContent.includes("override applied")`, "the override event on the live stream")
+	events := text(ctx, t, "#events")
+	answers := text(ctx, t, `article[data-pool="www.example.org."] .answers`)
+	if pwned, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pwned === 1`)); err != nil || pwned {
+		t.Errorf("A string from the configuration ran as script on the page (%v)", err)
+	}
+	if !strings.Contains(events, "<script>window.pwned=1</script>") {
+		t.Errorf("The hostile override reason is not shown as text in the events: %q", events)
+	}
+	if !strings.Contains(events, "target down") || !strings.Contains(answers, "127.0.0.2") {
+		t.Errorf("After the primary died: events %q, answers %q", events, answers)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := os.Getenv("FAILOVER_SCREENSHOT")
+	if file == "" {
+		file = filepath.Join(t.TempDir(), "status-page.png")
+	}
+	if err := os.WriteFile(file, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Screenshot: %s (%d bytes)", file, len(shot))
+}
+
+// waitTrue polls a JavaScript predicate on the page until it holds.
+func waitTrue(ctx context.Context, t *testing.T, expr, what string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("The page did not show %s within 20s (last error %v)", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// text returns the text of the first element a CSS selector matches.
+func text(ctx context.Context, t *testing.T, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("Text of %s: %v", sel, err)
+	}
+	return s
+}
