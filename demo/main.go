@@ -125,6 +125,7 @@ func run(binary string, dnsPort int, once bool) error {
 	fmt.Printf("\nCorefile:\n%s\n", corefile)
 	fmt.Printf("Demo backends (HTTP, /health) on %s port %d.\n", strings.Join(ips, ", "), httpPort)
 	statusURL := fmt.Sprintf("http://127.0.0.1:%d/api/v1/status", statusPort)
+	fmt.Printf("Status page (live): http://127.0.0.1:%d/\n", statusPort)
 	fmt.Printf("Try:\n  dig @127.0.0.1 -p %d www.example.org A\n  dig @127.0.0.1 -p %d www.example.org MX\n  curl %s\n\n", dnsPort, dnsPort, statusURL)
 
 	step := func(what string, want string) error {
