@@ -1,6 +1,8 @@
 package failover_test
 
 import (
+	"encoding/json"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -40,6 +42,7 @@ var (
 	poolLine     = regexp.MustCompile(`(?m)^\s*pool\s+([^{]+)\{`)
 	blockLine    = regexp.MustCompile(`(?m)^(\S+)\s*\{`)
 	failoverLine = regexp.MustCompile(`(?m)^\s*failover\s+([^{]+)\{`)
+	statusLine   = regexp.MustCompile(`(?m)^\s*status\s+(\S+:[0-9]+)\s*\{?\s*$`)
 )
 
 // exampleZones returns the zones failover serves in a Corefile example:
@@ -89,6 +92,9 @@ func TestReadmeExamples(t *testing.T) {
 					checkExampleAnswer(t, s, i+1, dns.Fqdn(name), qtype, forwards)
 				}
 			}
+		}
+		if m := statusLine.FindStringSubmatch(corefile); m != nil {
+			checkExampleStatus(t, i+1, m[1], len(names))
 		}
 		for _, zone := range exampleZones(corefile) {
 			if zone != "." {
@@ -146,5 +152,21 @@ func startUpstream(t *testing.T, addr string) {
 			t.Fatalf("The upstream on %s/%s did not start", addr, proto)
 		}
 		t.Cleanup(func() { srv.Shutdown() })
+	}
+}
+
+// checkExampleStatus reads an example's status API and expects its pools.
+func checkExampleStatus(t *testing.T, example int, addr string, pools int) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr + "/api/v1/status")
+	if err != nil {
+		t.Errorf("Example %d: status API: %v", example, err)
+		return
+	}
+	defer resp.Body.Close()
+	var body struct{ Pools []json.RawMessage }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || len(body.Pools) != pools {
+		t.Errorf("Example %d: status API: %s, %d pools (%v), want %d", example, resp.Status, len(body.Pools), err, pools)
 	}
 }
