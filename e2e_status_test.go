@@ -2,6 +2,8 @@ package failover_test
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/failover-dns/failover/events"
 	"github.com/failover-dns/failover/internal/loopback"
+	"github.com/failover-dns/failover/internal/testpki"
 	"github.com/failover-dns/failover/status"
 
 	"github.com/miekg/dns"
@@ -424,5 +427,38 @@ func TestStatusPageServed(t *testing.T) {
 	}
 	if resp, err := c.get("/api/v1/status"); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("The API without the token: %v (%v), want 401", resp.Status, err)
+	}
+}
+
+// TestStatusOverTLS: with 'tls CERT KEY' the listener speaks HTTPS only.
+func TestStatusOverTLS(t *testing.T) {
+	_, port := startBackends(t, nil, "127.0.0.1")
+	ca := testpki.NewCA(t)
+	certFile, keyFile := testpki.Files(t, ca.Server(t, "status.example.org", "127.0.0.1"))
+	c, addr := newStatusClient(t, "")
+	startCoreDNS(t, `example.org:0 {
+	failover {
+		status `+addr+` {
+			tls `+certFile+` `+keyFile+`
+		}
+		pool www.example.org {
+			target 127.0.0.1
+			check tcp://www.example.org:`+port+`
+		}
+	}
+}`)
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	c.base = "https://" + addr
+	c.http.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "status.example.org"}}
+	if pools := c.pools(t, ""); len(pools) != 1 {
+		t.Errorf("Over HTTPS: %d pools, want 1", len(pools))
+	}
+	plain := &http.Client{Timeout: 5 * time.Second}
+	if resp, err := plain.Get("http://" + addr + "/api/v1/status"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("Plain HTTP was answered by a listener configured for TLS")
+		}
 	}
 }
