@@ -94,6 +94,7 @@ func (n *Notifier) Stop() {
 		n.mu.Lock()
 		left := len(n.queue)
 		n.queue = nil
+		queueLength.WithLabelValues(n.label).Set(0)
 		n.mu.Unlock()
 		n.count(resultDropped, left)
 		n.client.CloseIdleConnections()
