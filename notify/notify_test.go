@@ -15,6 +15,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/failover-dns/failover/events"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 )
@@ -398,5 +399,21 @@ func TestValidation(t *testing.T) {
 	}
 	if ValidHeader("Authorization", "Bearer x") != nil || ValidHeader("Bad Name", "x") == nil || ValidHeader("X", "a\nb") == nil || ValidHeader("Host", "x") == nil {
 		t.Errorf("ValidHeader accepts or refuses the wrong headers")
+	}
+}
+
+// The metrics pass promlint.
+func TestMetricsLint(t *testing.T) {
+	r := newReceiver(t, nil)
+	n, l := start(t, Config{URL: r.srv.URL + "/lint"})
+	l.Append(downEvent)
+	waitFor(t, 5*time.Second, "the delivery", func() bool { return counted(n, resultDelivered) == 1 })
+	problems, err := testutil.GatherAndLint(prometheus.DefaultGatherer,
+		"coredns_failover_notifications_total", "coredns_failover_notification_queue_length")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 }
