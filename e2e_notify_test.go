@@ -13,6 +13,8 @@ import (
 
 	"github.com/failover-dns/failover/events"
 	"github.com/failover-dns/failover/notify"
+
+	"go.uber.org/goleak"
 )
 
 // hookReceiver is a real webhook receiver on 127.0.0.1: it records the
@@ -72,10 +74,13 @@ func (h *hookReceiver) slackTexts() []string {
 // TestNotifyWebhooks: CoreDNS started from a Corefile posts the events to
 // real webhooks; two server blocks and a reload that keep the same notify
 // lines share their notifiers, so each event arrives once; a killed backend
-// brings a target_down, as JSON and as a slack summary.
+// brings a target_down, as JSON and as a slack summary. The stop leaves no
+// goroutine behind.
 func TestNotifyWebhooks(t *testing.T) {
 	bs, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2")
 	h := newHookReceiver(t)
+	time.Sleep(50 * time.Millisecond)
+	ignore := goleak.IgnoreCurrent()
 	running := notify.Running()
 	corefile := func(ttl int) string {
 		block := func(zone string, targets ...string) string {
@@ -157,5 +162,8 @@ func TestNotifyWebhooks(t *testing.T) {
 	s.stop()
 	if n := notify.Running(); n != running {
 		t.Errorf("%d notifiers run after the stop, want %d", n, running)
+	}
+	if err := goleak.Find(ignore); err != nil {
+		t.Errorf("Goroutines left after a reload and a stop:\n%v", err)
 	}
 }
