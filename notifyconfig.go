@@ -41,14 +41,7 @@ func parseNotifyProperty(c *caddy.Controller, f *Failover) error {
 		return c.Errf("notify %s is given twice in this failover block: keep one, with every event type it needs in its 'events' line", notify.Redact(args[0]))
 	}
 	cfg := notify.Config{URL: args[0]}
-	hasBlock := c.NextArg() // the '{' on the notify line
-	for hasBlock {
-		if !c.Next() {
-			return c.EOFErr()
-		}
-		if c.Val() == "}" {
-			break
-		}
+	err := optionBlock(c, func() error {
 		var err error
 		switch c.Val() {
 		case "events":
@@ -64,9 +57,10 @@ func parseNotifyProperty(c *caddy.Controller, f *Failover) error {
 		default:
 			err = c.Errf("unknown notify property '%s'%s: write 'events TYPE...', 'header NAME VALUE', 'timeout DURATION', 'format json|slack' or 'queue N'", c.Val(), didYouMean(c.Val(), notifyProperties))
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	f.notify = append(f.notify, cfg)
 	return nil

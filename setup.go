@@ -267,6 +267,24 @@ func wordArg(c *caddy.Controller, valid []string, hint string) (string, error) {
 	return args[0], nil
 }
 
+// optionBlock reads the optional '{ ... }' block that follows a property's
+// arguments on its line, calling option with each line's first word as
+// c.Val(), until the closing '}'.
+func optionBlock(c *caddy.Controller, option func() error) error {
+	for hasBlock := c.NextArg(); hasBlock; { // the '{' on the property's line
+		if !c.Next() {
+			return c.EOFErr()
+		}
+		if c.Val() == "}" {
+			return nil
+		}
+		if err := option(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // flagArg is wordArg for two words; it reports whether the word is yes.
 func flagArg(c *caddy.Controller, words [2]string, yes, hint string) (bool, error) {
 	w, err := wordArg(c, words[:], hint)
