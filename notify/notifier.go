@@ -223,7 +223,8 @@ func (n *Notifier) body(e events.Event) ([]byte, error) {
 }
 
 // post makes one attempt. It reports whether a failure is worth retrying:
-// a network error, a 5xx or a 429; any other non-2xx status is final.
+// a network error (but a certificate that does not verify), a 5xx or a 429;
+// any other non-2xx status is final.
 // Its errors never hold the URL's secrets or the headers.
 func (n *Notifier) post(ctx context.Context, body []byte) (retry bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
@@ -244,7 +245,9 @@ func (n *Notifier) post(ctx context.Context, body []byte) (retry bool, err error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return true, err
+		// A certificate that does not verify will not on the next attempt.
+		var ce *tls.CertificateVerificationError
+		return !errors.As(err, &ce), err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
 	resp.Body.Close()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -416,4 +417,19 @@ func TestMetricsLint(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
+}
+
+// An https webhook's certificate is verified: one from an unknown
+// authority fails at once, without a retry.
+func TestTLSVerified(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		t.Errorf("A request reached a server whose certificate does not verify")
+	}))
+	srv.Config.ErrorLog = stdlog.New(io.Discard, "", 0) // the handshake errors
+	srv.StartTLS()
+	defer srv.Close()
+	// With an hour's backoff, a retry would keep it from failing in time.
+	n, l := start(t, Config{URL: srv.URL + "/hook", Backoff: time.Hour})
+	l.Append(downEvent)
+	waitFor(t, 5*time.Second, "the failure", func() bool { return counted(n, resultFailed) == 1 })
 }
