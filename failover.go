@@ -14,6 +14,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnsutil"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/request"
+	"github.com/failover-dns/failover/notify"
 	"github.com/failover-dns/failover/status"
 
 	"github.com/miekg/dns"
@@ -41,6 +42,9 @@ type Failover struct {
 	status    *status.Config // nil without a status listener
 	statusSrv *status.Server // while started
 	block     string         // the server block's keys, for logs
+
+	notify    []notify.Config  // one per notify line
+	notifiers []*notify.Handle // while started
 
 	gen     *generation
 	mu      sync.Mutex // guards started

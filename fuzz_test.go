@@ -18,6 +18,7 @@ func FuzzParse(f *testing.F) {
 		"failover example.org {\n pool www.example.org {\n target 192.0.2.1 priority 2 weight 3 probe 10.0.0.1:81 region eu\n region eu 10.0.0.0/8 continent:EU\n check https://www.example.org/ {\n ca ca.pem\n status 200-299\n }\n policy hash\n min_healthy 50%\n all_down fallback 192.0.2.9\n failback 1m\n adaptive_ttl 1 30\n }\n}",
 		"failover {\n pool a.example.org b.example.org {\n target ::1 probe [2001:db8::10]:81\n check dns://x.example.org:53 {\n type AAAA\n }\n require any\n check icmp://x\n }\n}",
 		"failover example.org {\n overrides f 1s\n pool x {\n}\n}",
+		"failover example.org {\n notify https://u:p@hooks.example.org/x?k=1 {\n events target_down\n header Authorization \"Bearer t\"\n format slack\n timeout 1s\n queue 5\n }\n pool x {\n}\n}",
 		"failover example.org {\n pool bücher.example.org {}\n}",
 		"failover example.org {\n pool www.example.org {\n target 192.0.2.1 priority\n check tcp://:0\n timeout 5s\n interval 1s\n }\n}",
 	} {

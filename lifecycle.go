@@ -116,6 +116,8 @@ func (f *Failover) OnStartup() error {
 		f.gen.running++
 		started.Unlock()
 	}
+	// Before the pools start, so that their first events are sent.
+	f.startNotifiers()
 	running := health.Running()
 	for _, p := range f.pools {
 		p.start()
@@ -165,6 +167,7 @@ func (f *Failover) OnShutdown() error {
 	for _, p := range f.pools {
 		p.stop()
 	}
+	f.stopNotifiers()
 	f.started = false
 	if f.gen != nil {
 		started.Lock()

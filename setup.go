@@ -39,7 +39,7 @@ const (
 )
 
 // blockProperties are the properties of the failover block.
-var blockProperties = []string{"pool", "overrides", "status"}
+var blockProperties = []string{"pool", "overrides", "status", "notify"}
 
 func setup(c *caddy.Controller) error {
 	f, err := parse(c)
@@ -109,8 +109,12 @@ func parse(c *caddy.Controller) (*Failover, error) {
 				if err := parseStatusProperty(c, f); err != nil {
 					return nil, err
 				}
+			case "notify":
+				if err := parseNotifyProperty(c, f); err != nil {
+					return nil, err
+				}
 			default:
-				return nil, c.Errf("unknown property '%s'%s: inside 'failover {' write 'pool NAME... {' blocks, 'overrides FILE' or 'status ADDRESS'", c.Val(), didYouMean(c.Val(), blockProperties))
+				return nil, c.Errf("unknown property '%s'%s: inside 'failover {' write 'pool NAME... {' blocks, 'overrides FILE', 'status ADDRESS' or 'notify URL'", c.Val(), didYouMean(c.Val(), blockProperties))
 			}
 		}
 		if len(configs) == 0 {
@@ -261,6 +265,24 @@ func wordArg(c *caddy.Controller, valid []string, hint string) (string, error) {
 		return "", c.Errf("%s takes %s, not '%s': %s", prop, list, args[0], hint)
 	}
 	return args[0], nil
+}
+
+// optionBlock reads the optional '{ ... }' block that follows a property's
+// arguments on its line, calling option with each line's first word as
+// c.Val(), until the closing '}'.
+func optionBlock(c *caddy.Controller, option func() error) error {
+	for hasBlock := c.NextArg(); hasBlock; { // the '{' on the property's line
+		if !c.Next() {
+			return c.EOFErr()
+		}
+		if c.Val() == "}" {
+			return nil
+		}
+		if err := option(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // flagArg is wordArg for two words; it reports whether the word is yes.

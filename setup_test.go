@@ -183,7 +183,7 @@ func checkParseErrors(t *testing.T, cases []parseErrorCase) {
 var blockErrors = []parseErrorCase{
 	{"unknown plugin property", `failover example.org {
 		pools www.example.org
-	}`, "Testfile:2 - Error during parsing: unknown property 'pools' (did you mean 'pool'?): inside 'failover {' write 'pool NAME... {' blocks, 'overrides FILE' or 'status ADDRESS'"},
+	}`, "Testfile:2 - Error during parsing: unknown property 'pools' (did you mean 'pool'?): inside 'failover {' write 'pool NAME... {' blocks, 'overrides FILE', 'status ADDRESS' or 'notify URL'"},
 	{"misspelt plugin property", `failover example.org {
 		overide /tmp/overrides
 	}`, "Testfile:2 - Error during parsing: unknown property 'overide' (did you mean 'overrides'?): inside 'failover {'"},

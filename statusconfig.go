@@ -32,14 +32,7 @@ func parseStatusProperty(c *caddy.Controller, f *Failover) error {
 	}
 	cfg := &status.Config{Addr: args[0]}
 	root := dnsserver.GetConfig(c).Root
-	hasBlock := c.NextArg() // the '{' on the status line
-	for hasBlock {
-		if !c.Next() {
-			return c.EOFErr()
-		}
-		if c.Val() == "}" {
-			break
-		}
+	err = optionBlock(c, func() error {
 		var err error
 		switch c.Val() {
 		case "tls":
@@ -51,9 +44,10 @@ func parseStatusProperty(c *caddy.Controller, f *Failover) error {
 		default:
 			err = c.Errf("unknown status property '%s'%s: write 'tls CERT KEY', 'token FILE' or 'max_streams N'", c.Val(), didYouMean(c.Val(), statusProperties))
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if cfg.Token == "" && !loopbackHost(host) {
 		warnAt(c, c.Line(), "status %s listens beyond loopback without a token: its page and API disclose internal addresses; add 'token FILE' to its block", args[0])
