@@ -17,6 +17,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/test"
 	"github.com/failover-dns/failover"
+	"github.com/failover-dns/failover/internal/wait"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -186,13 +187,7 @@ func (s *coreDNS) waitAnswer(t *testing.T, qname string, qtype uint16, limit tim
 // waitFor polls cond every 20 ms until it holds, failing the test after limit.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("Timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	wait.For(t, limit, 20*time.Millisecond, what, cond)
 }
 
 // backend is an HTTP server on one address that a test can kill and bring back.

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/failover-dns/failover/internal/wait"
 )
 
 // recorder collects a monitor's updates.
@@ -242,13 +244,7 @@ func fakeCheck(p Prober, name string) *Check {
 // waitFor polls cond until it holds or the limit passes.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("Timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	wait.For(t, limit, 2*time.Millisecond, what, cond)
 }
 
 // TestMonitorsOwnChecks: one pool's check serves the monitors of all its

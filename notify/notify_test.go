@@ -15,6 +15,7 @@ import (
 
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/failover-dns/failover/events"
+	"github.com/failover-dns/failover/internal/wait"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -71,13 +72,7 @@ func (r *receiver) requests() []request {
 // waitFor polls cond every 5 ms until it holds, failing the test after limit.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("Timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.For(t, limit, 5*time.Millisecond, what, cond)
 }
 
 func counted(n *Notifier, result string) float64 {
