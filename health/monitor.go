@@ -20,6 +20,17 @@ import (
 // target has a verdict soon after start-up.
 const maxStartDelay = 500 * time.Millisecond
 
+// HardEvidenceSpacing separates the confirmation rounds of a failure that
+// is proof rather than a symptom: a round woken by the connection watch (the
+// target closed or reset the watched connection) in which every failed
+// check is TCP-based and was refused or reset (ReasonRefused, ReasonReset).
+// The kernel saying that nothing listens is not a flaky probe, so the
+// rounds that Fall still asks for run this far apart (start to start)
+// instead of FastInterval, for as long as they keep failing that way; any
+// other failure (timeout, status, mismatch, slow, tls...) brings back
+// FastInterval, and a success ends the streak as always.
+const HardEvidenceSpacing = 50 * time.Millisecond
+
 // Spec is everything that decides one target's health. Targets with equal
 // specs, in any pool of any server block, share one Monitor: the checks run
 // once and every subscriber sees the result.
@@ -38,7 +49,9 @@ type Spec struct {
 	Rise, Fall   int
 	// Watch keeps an idle TCP connection open to the port of every
 	// TCP-based check and probes at once when the peer closes it, so that a
-	// crashed process is noticed in about Fall × FastInterval.
+	// crashed process is noticed in about (Fall-1) × HardEvidenceSpacing
+	// when its port then refuses connections, (Fall-1) × FastInterval
+	// otherwise.
 	Watch bool
 }
 
@@ -135,7 +148,7 @@ func Acquire(spec Spec) *Monitor {
 		tracker: NewTracker(spec.Rise, spec.Fall),
 		subs:    map[uint64]func(Update){},
 	}
-	m.schedule(time.Now().Add(startDelay(spec.Interval)))
+	m.schedule(time.Now().Add(startDelay(spec.Interval)), spec.FastInterval)
 	registry.monitors[k] = m
 	go m.run(ctx)
 	return m
@@ -179,19 +192,22 @@ func (m *Monitor) NextProbe() time.Time { return time.Unix(0, m.nextDue.Load()) 
 // change, counting the confirmations already under way: the next scheduled
 // round before the first verdict; otherwise that round plus the fast rounds
 // still needed to confirm a change (Rise or Fall less the streak in
-// progress, minus one, each FastInterval later). It is in the past while an
-// overdue round runs. A target that closes the watched connection (Watch)
-// can bring the next round forward; that is not counted, or no TTL could
-// ever be longer than zero. It takes no lock, so subscribers and queries
+// progress, minus one, each FastInterval later, or HardEvidenceSpacing
+// later while a failure with hard evidence is being confirmed). It is in
+// the past while an overdue round runs. A target that closes the watched
+// connection (Watch) can bring the next round forward, and then its
+// confirmations too; that is not counted, or no TTL could ever be longer
+// than zero. It takes no lock, so subscribers and queries
 // may call it.
 func (m *Monitor) EarliestChange() time.Time { return time.Unix(0, m.earliest.Load()) }
 
-// schedule records when the next round is due and, from the tracker, the
-// earliest change. Called by the monitor's goroutine with m.mu held (or
-// before it starts), so both are set before subscribers hear of a round.
-func (m *Monitor) schedule(due time.Time) {
+// schedule records when the next round is due and, from the tracker and
+// the spacing of the confirmation rounds, the earliest change. Called by the
+// monitor's goroutine with m.mu held (or before it starts), so both are set
+// before subscribers hear of a round.
+func (m *Monitor) schedule(due time.Time, spacing time.Duration) {
 	m.nextDue.Store(due.UnixNano())
-	confirm := time.Duration(m.tracker.Remaining()-1) * m.spec.FastInterval
+	confirm := time.Duration(m.tracker.Remaining()-1) * spacing
 	m.earliest.Store(due.Add(confirm).UnixNano())
 }
 
@@ -266,8 +282,8 @@ func (m *Monitor) EndHold() {
 // run probes until ctx is cancelled. The first round starts after a short
 // random delay; later rounds start every Interval (start to start) with
 // ±5 % jitter so that targets configured together do not stay in
-// lock-step, every FastInterval while a change is being confirmed, and at
-// once when the watched connection closes.
+// lock-step, and at once when the watched connection closes. While a change
+// is being confirmed they start sooner (see next).
 func (m *Monitor) run(ctx context.Context) {
 	defer close(m.done)
 	w := &watch{}
@@ -277,6 +293,7 @@ func (m *Monitor) run(ctx context.Context) {
 	due := m.NextProbe()
 	timer := time.NewTimer(time.Until(due))
 	defer timer.Stop()
+	hard := false // confirming a failure with hard evidence
 	for {
 		woke, alive := m.sleep(ctx, w, timer, due)
 		if !alive {
@@ -286,7 +303,8 @@ func (m *Monitor) run(ctx context.Context) {
 			probeLateness.Observe(time.Since(due).Seconds())
 		}
 		start := time.Now()
-		r, sample := m.probe(ctx)
+		r, sample, refused := m.probe(ctx)
+		end := time.Now()
 		if ctx.Err() != nil {
 			return // cut short by shutdown: not a verdict on the target
 		}
@@ -302,12 +320,12 @@ func (m *Monitor) run(ctx context.Context) {
 			m.recovered = before == Down && s == Up
 		}
 		m.passed = m.passed || s == Up
-		next := jitter(m.spec.Interval)
-		if m.tracker.Pending() {
-			next = m.spec.FastInterval
-		}
-		due = start.Add(next)
-		m.schedule(due)
+		// Hard evidence starts with a refused round the watch woke and lasts
+		// while the failure streak goes on with refusals.
+		hard = (hard || woke) && refused && s == Up && m.tracker.Pending()
+		var spacing time.Duration
+		due, spacing = m.next(start, end, hard)
+		m.schedule(due, spacing)
 		for _, fn := range m.subs {
 			fn(m.update(r, changed, false))
 		}
@@ -319,6 +337,34 @@ func (m *Monitor) run(ctx context.Context) {
 			m.arm(ctx, w)
 		}
 	}
+}
+
+// next returns when the round after one that started at start and ended at
+// end is due, and the spacing of the confirmation rounds after it, if the
+// tracker has just observed that round (hard: a failure with hard evidence
+// is being confirmed, see HardEvidenceSpacing).
+//
+//   - Settled state: Interval with jitter, start to start.
+//   - Confirming a failure (UP, failures under way): FastInterval, start to
+//     start, so a round that waited out its timeout is followed at once; or
+//     HardEvidenceSpacing with hard evidence.
+//   - Confirming a recovery (DOWN, successes under way): FastInterval after
+//     the round ended, so that recovery is evidence over time. A target that
+//     resumes after a hang while a round waits for it passes that round as
+//     it resumes; its next Rise-1 rounds then run at least FastInterval
+//     apart, and it is UP no sooner than (Rise-1) × FastInterval after it
+//     resumed, however long the waiting round was.
+func (m *Monitor) next(start, end time.Time, hard bool) (due time.Time, spacing time.Duration) {
+	fast := m.spec.FastInterval
+	switch {
+	case !m.tracker.Pending():
+		return start.Add(jitter(m.spec.Interval)), fast
+	case m.tracker.State() == Down:
+		return end.Add(fast), fast
+	case hard:
+		return start.Add(HardEvidenceSpacing), HardEvidenceSpacing
+	}
+	return start.Add(fast), fast
 }
 
 // sleep waits until due, until the watched connection ends (woke), or until
@@ -426,14 +472,16 @@ func (w *watch) close() {
 }
 
 // probe runs every check once, concurrently, and combines their results;
-// rtt is the round's round-trip time sample (see roundRTT).
-func (m *Monitor) probe(ctx context.Context) (r Result, rtt time.Duration) {
+// rtt is the round's round-trip time sample (see roundRTT). refused says
+// the round failed and every check that failed is TCP-based and was
+// refused or reset: nothing listens (see HardEvidenceSpacing).
+func (m *Monitor) probe(ctx context.Context) (r Result, rtt time.Duration, refused bool) {
 	ctx, cancel := context.WithTimeout(ctx, m.spec.Timeout)
 	defer cancel()
 	checks := m.spec.Checks
 	if len(checks) == 1 {
 		r := checks[0].Probe(ctx, m.spec.Addr, m.spec.Port)
-		return r, roundRTT([]Result{r})
+		return r, roundRTT([]Result{r}), !r.OK && hardFailure(checks[0], r)
 	}
 	results := make([]Result, len(checks))
 	var wg sync.WaitGroup
@@ -441,7 +489,20 @@ func (m *Monitor) probe(ctx context.Context) (r Result, rtt time.Duration) {
 		wg.Go(func() { results[i] = c.Probe(ctx, m.spec.Addr, m.spec.Port) })
 	}
 	wg.Wait()
-	return combine(results, m.spec.Require), roundRTT(results)
+	r = combine(results, m.spec.Require)
+	refused = !r.OK
+	for i, c := range checks {
+		if !results[i].OK && !hardFailure(c, results[i]) {
+			refused = false
+		}
+	}
+	return r, roundRTT(results), refused
+}
+
+// hardFailure says a failed result of check c is the kernel's word that
+// nothing listens: a TCP-based check refused or reset.
+func hardFailure(c *Check, r Result) bool {
+	return c.watchable() && (r.Reason == ReasonRefused || r.Reason == ReasonReset)
 }
 
 // combine passes when at least require results passed (0: all). A failure
