@@ -73,6 +73,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		sent = id
+		if sent > log.Last() {
+			// IDs the client saw came from an earlier process: the history
+			// here starts again at 1, so send all of it.
+			sent = 0
+		}
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")

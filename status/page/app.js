@@ -165,6 +165,11 @@ async function follow() {
           for (const line of block.split("\n")) {
             if (!line.startsWith("data: ")) continue;
             const e = JSON.parse(line.slice(6));
+            if (e.id < lastEvent) {
+              // the server restarted: its IDs begin again
+              document.getElementById("events").replaceChildren();
+              lastEvent = 0;
+            }
             if (e.id > lastEvent) { addEvent(e); scheduleRefresh(); }
           }
         }
