@@ -22,8 +22,8 @@ const maxStartDelay = 500 * time.Millisecond
 
 // HardEvidenceSpacing separates the confirmation rounds of a failure that
 // is proof rather than a symptom: a round woken by the connection watch (the
-// target closed or reset the watched connection) in which every failed
-// check is TCP-based and was refused or reset (ReasonRefused, ReasonReset).
+// target closed or reset the watched connection) in which every TCP-based
+// check was refused at connect (ReasonRefused).
 // The kernel saying that nothing listens is not a flaky probe, so the
 // rounds that Fall still asks for run this far apart (start to start)
 // instead of FastInterval, for as long as they keep failing that way; any
@@ -473,8 +473,8 @@ func (w *watch) close() {
 
 // probe runs every check once, concurrently, and combines their results;
 // rtt is the round's round-trip time sample (see roundRTT). refused says
-// the round failed and every check that failed is TCP-based and was
-// refused or reset: nothing listens (see HardEvidenceSpacing).
+// the round failed and every TCP-based check was refused: nothing listens
+// (see HardEvidenceSpacing).
 func (m *Monitor) probe(ctx context.Context) (r Result, rtt time.Duration, refused bool) {
 	ctx, cancel := context.WithTimeout(ctx, m.spec.Timeout)
 	defer cancel()
@@ -491,18 +491,22 @@ func (m *Monitor) probe(ctx context.Context) (r Result, rtt time.Duration, refus
 	wg.Wait()
 	r = combine(results, m.spec.Require)
 	refused = !r.OK
+	tcp := 0
 	for i, c := range checks {
-		if !results[i].OK && !hardFailure(c, results[i]) {
-			refused = false
+		if c.watchable() {
+			tcp++
+			refused = refused && hardFailure(c, results[i])
 		}
 	}
-	return r, roundRTT(results), refused
+	return r, roundRTT(results), refused && tcp > 0
 }
 
-// hardFailure says a failed result of check c is the kernel's word that
-// nothing listens: a TCP-based check refused or reset.
+// hardFailure says a result of check c is the kernel's word that nothing
+// listens: a TCP-based check whose connection was refused. (A reset can
+// come after the connection was accepted, say from a proxy failing a
+// request: a symptom, not that proof.)
 func hardFailure(c *Check, r Result) bool {
-	return c.watchable() && (r.Reason == ReasonRefused || r.Reason == ReasonReset)
+	return c.watchable() && !r.OK && r.Reason == ReasonRefused
 }
 
 // combine passes when at least require results passed (0: all). A failure
