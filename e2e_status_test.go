@@ -91,7 +91,7 @@ func TestStatusAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, addr := newStatusClient(t, "s3cret-token")
-	s := startCoreDNS(t, `example.org:0 {
+	corefile := `example.org:0 {
 	failover {
 		status `+addr+` {
 			token `+tokenFile+`
@@ -108,7 +108,8 @@ func TestStatusAPI(t *testing.T) {
 			check tcp://api.example.org:`+port+`
 		}
 	}
-}`)
+}`
+	s := startCoreDNS(t, corefile)
 	waitAllUp(t, "www.example.org.", "127.0.0.1", "127.0.0.2")
 
 	pools := c.pools(t, "")
@@ -138,6 +139,13 @@ func TestStatusAPI(t *testing.T) {
 	}
 	if primary.Transitions != 2 || primary.Since.IsZero() || primary.Uptime.Hour >= 1 {
 		t.Errorf("The primary (its first verdict and its death are its transitions): %+v", primary)
+	}
+
+	// A reload keeps what the status view knows of kept targets.
+	s.restart(t, strings.Replace(corefile, "fall 1", "fall 1\n\t\t\tttl 20", 1))
+	kept := targetOf(c.pools(t, "?pool=www.example.org")[0], "127.0.0.1")
+	if kept.Transitions != 2 || kept.Uptime.Hour >= 1 || kept.State != "down" {
+		t.Errorf("After a reload the primary shows %+v: want its transitions and uptime kept", kept)
 	}
 
 	resp, err := c.get("/api/v1/status?pool=nowhere.example.org")

@@ -16,6 +16,9 @@ var eventLog = events.NewLog(events.DefaultCapacity, nil)
 
 // emit appends an event about the pool.
 func (p *pool) emit(e events.Event) {
+	if p.muted.Load() {
+		return
+	}
 	e.Pool = p.name
 	eventLog.Append(e)
 }

@@ -87,6 +87,7 @@ func sweep() error {
 		}
 	}
 	if len(dead) > 0 {
+		muteOlder()
 		// A dead generation's start cleared its pools' override series, which
 		// the running configuration shares: say them again.
 		for _, f := range live {
@@ -118,11 +119,14 @@ func (f *Failover) OnStartup() error {
 	}
 	// Before the pools start, so that their first events are sent.
 	f.startNotifiers()
+	muteOlder()
+	prev := f.previous()
 	running := health.Running()
 	for _, p := range f.pools {
+		p.inherit(prev.poolNamed(p.name))
 		p.start()
 	}
-	f.logStart(health.Running() - running)
+	f.logStart(prev, health.Running()-running)
 	if o := f.overrides; o != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		o.cancel = cancel
@@ -182,14 +186,13 @@ func (f *Failover) OnShutdown() error {
 // logStart logs what this server block's start did: its pools and targets,
 // and the probe loops it took over from running ones, started, and leaves
 // to stop with the configuration it replaces. Called with f.mu held.
-func (f *Failover) logStart(startedLoops int) {
+func (f *Failover) logStart(prev *Failover, startedLoops int) {
 	mine := f.monitorSet()
 	targets := 0
 	for _, p := range f.pools {
 		targets += len(p.targets)
 	}
 	stopping := 0
-	prev := f.previous()
 	if prev != nil {
 		for m := range prev.monitorSet() {
 			if !mine[m] {
@@ -244,21 +247,57 @@ func (f *Failover) isStarted() bool {
 	return f.started
 }
 
-// newestHandlers returns the started handlers of the newest started
-// generation: what the status listener shows, even while a reload overlaps
-// two configurations.
-func newestHandlers() []*Failover {
+// newestGeneration returns the newest started generation and every
+// started one.
+func newestGeneration() (*generation, []*generation) {
 	started.Lock()
+	defer started.Unlock()
 	var newest *generation
+	all := make([]*generation, 0, len(started.gens))
 	for g := range started.gens {
+		all = append(all, g)
 		if newest == nil || g.seq > newest.seq {
 			newest = g
 		}
 	}
-	var out []*Failover
-	if newest != nil {
-		out = append(out, newest.handlers...)
+	return newest, all
+}
+
+// muteOlder lets only the newest configuration's pools record events: during
+// a reload both configurations hear the same probe rounds, and each event
+// must be recorded (and notified) once. A failed reload's sweep calls it
+// again, which gives the running configuration its voice back.
+func muteOlder() {
+	newest, all := newestGeneration()
+	for _, g := range all {
+		for _, h := range g.handlers {
+			for _, p := range h.pools {
+				p.muted.Store(g != newest)
+			}
+		}
 	}
-	started.Unlock()
-	return out
+}
+
+// newestHandlers returns the started handlers of the newest started
+// generation: what the status listener shows, even while a reload overlaps
+// two configurations.
+func newestHandlers() []*Failover {
+	newest, _ := newestGeneration()
+	if newest == nil {
+		return nil
+	}
+	return newest.handlers
+}
+
+// poolNamed returns the handler's pool of that name, or nil (also for a nil handler).
+func (f *Failover) poolNamed(name string) *pool {
+	if f == nil {
+		return nil
+	}
+	for _, p := range f.pools {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,7 @@ type pool struct {
 	ready    atomic.Bool                        // every target has a first verdict
 	changeAt atomic.Int64                       // UnixNano when a hold-down ends and answers change; 0: none
 	counters atomic.Pointer[answerCounters]
+	muted    atomic.Bool // a newer configuration records the events
 
 	mu        sync.Mutex // guards the fields below; held by probe and timer goroutines only
 	states    []targetState
@@ -75,6 +77,25 @@ func (p *pool) start() {
 	p.applyOverrides(false)
 	for i, m := range p.monitors {
 		p.unsubs = append(p.unsubs, m.Subscribe(func(u health.Update) { p.observe(i, u) }))
+	}
+}
+
+// inherit carries over, from the pool of the same name in the
+// configuration this one replaces, what the status view shows of the
+// targets both have: their state history (for uptime) and transition count.
+func (p *pool) inherit(old *pool) {
+	if old == nil {
+		return
+	}
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	for i, t := range p.targets {
+		for j, o := range old.targets {
+			if o.label == t.label {
+				p.states[i].history = slices.Clone(old.states[j].history)
+				p.states[i].transitions = old.states[j].transitions
+			}
+		}
 	}
 }
 
