@@ -49,14 +49,14 @@ var notifyErrors = []parseErrorCase{
 	}`, "Testfile:2 - Error during parsing: notify takes one URL: write 'notify URL' with an http:// or https:// URL"},
 	{"notify with a bad scheme", `failover example.org {
 		notify ftp://hooks.example.org/x
-	}`, "Testfile:2 - Error during parsing: notify URL 'ftp://hooks.example.org/x' is not usable, its scheme is not http or https: write 'notify URL'"},
+	}`, "Testfile:2 - Error during parsing: notify URL 'ftp://hooks.example.org/(path b3d1db31)' is not usable, its scheme is not http or https: write 'notify URL'"},
 	{"notify without host", `failover example.org {
 		notify https:///hook
 	}`, "Testfile:2 - Error during parsing: notify URL '(invalid URL)' is not usable, it names no host"},
 	{"notify twice", `failover example.org {
 		notify https://hooks.example.org/x?token=1
 		notify https://hooks.example.org/x?token=1
-	}`, "Testfile:3 - Error during parsing: notify https://hooks.example.org/x is given twice in this failover block: keep one"},
+	}`, "Testfile:3 - Error during parsing: notify https://hooks.example.org/(path b3d1db31) is given twice in this failover block: keep one"},
 	{"unknown notify property", `failover example.org {
 		notify https://hooks.example.org/x {
 			headers X-Team dns

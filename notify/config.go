@@ -12,6 +12,8 @@
 package notify
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"slices"
@@ -98,15 +100,23 @@ func (c Config) equal(o Config) bool {
 		c.Timeout == o.Timeout && c.Format == o.Format && c.Queue == o.Queue && c.Backoff == o.Backoff
 }
 
-// Redact returns the URL as scheme://host/path, without userinfo, query or
-// fragment, which may hold secrets: the form logs, errors and metrics use.
+// Redact returns the URL as logs, errors and metrics show it: its scheme and
+// host, and a digest of its path; never its userinfo, path, query or
+// fragment, which may hold secrets.
 // A URL that does not parse is shown as "(invalid URL)".
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return "(invalid URL)"
 	}
-	return u.Scheme + "://" + u.Host + u.EscapedPath()
+	out := u.Scheme + "://" + u.Host
+	// Chat webhooks carry their secret in the path (Slack's
+	// /services/T.../B.../SECRET): show a digest that tells URLs apart.
+	if p := u.EscapedPath(); p != "" && p != "/" {
+		sum := sha256.Sum256([]byte(p))
+		out += "/(path " + hex.EncodeToString(sum[:4]) + ")"
+	}
+	return out
 }
 
 // ValidURL checks that raw is an absolute http or https URL with a host. Its

@@ -173,7 +173,7 @@ func TestHeadersSentNotLogged(t *testing.T) {
 			t.Errorf("The log holds the secret %q:\n%s", secret, out)
 		}
 	}
-	if !strings.Contains(out, n.Label()+" failed after 1 attempts: status 403") || n.Label() != r.srv.URL+"/hook" {
+	if !strings.Contains(out, n.Label()+" failed after 1 attempts: status 403") || n.Label() != r.srv.URL+"/(path 6fc2d051)" {
 		t.Errorf("The log does not name %s and the status:\n%s", n.Label(), out)
 	}
 }
@@ -390,7 +390,7 @@ func TestValidation(t *testing.T) {
 			t.Errorf("ValidURL(%s) accepted it", u)
 		}
 	}
-	if got := Redact("https://user:pw@example.org:8443/a%20b?token=1#x"); got != "https://example.org:8443/a%20b" {
+	if got := Redact("https://user:pw@example.org:8443/a%20b?token=1#x"); got != "https://example.org:8443/(path 395e4198)" {
 		t.Errorf("Redact: %s", got)
 	}
 	if ValidHeader("Authorization", "Bearer x") != nil || ValidHeader("Bad Name", "x") == nil || ValidHeader("X", "a\nb") == nil || ValidHeader("Host", "x") == nil {
