@@ -93,19 +93,19 @@ func TestStatusAPI(t *testing.T) {
 	c, addr := newStatusClient(t, "s3cret-token")
 	corefile := `example.org:0 {
 	failover {
-		status `+addr+` {
-			token `+tokenFile+`
+		status ` + addr + ` {
+			token ` + tokenFile + `
 		}
 		pool www.example.org web.example.org {
 			target 127.0.0.1
 			target 127.0.0.2 priority 2 weight 3
-			check http://www.example.org:`+port+`/health
+			check http://www.example.org:` + port + `/health
 			interval 200ms
 			fall 1
 		}
 		pool api.example.org {
 			target 127.0.0.2
-			check tcp://api.example.org:`+port+`
+			check tcp://api.example.org:` + port + `
 		}
 	}
 }`

@@ -40,7 +40,7 @@ type Failover struct {
 
 	overrides *overridesFile // nil without an overrides file
 	status    *status.Config // nil without a status listener
-	statusSrv *status.Server // while started
+	statusSrv *status.Lease  // while started
 	block     string         // the server block's keys, for logs
 
 	notify    []notify.Config  // one per notify line

@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +32,7 @@ type Config struct {
 // keeps it open, so a reload never refuses a connection.
 type Server struct {
 	addr    string
-	refs    int // guarded by servers
+	leases  []*Lease // guarded by servers; the last one's configuration is served
 	cfg     atomic.Pointer[Config]
 	source  atomic.Pointer[Source]
 	ln      net.Listener
@@ -46,10 +47,18 @@ var servers = struct {
 	byAddr map[string]*Server
 }{byAddr: map[string]*Server{}}
 
-// Acquire returns the listener on cfg.Addr, opening it if none is open,
-// and makes cfg and src the ones it serves with: the newest configuration
-// wins. Every Acquire needs a Release.
-func Acquire(cfg Config, src Source) (*Server, error) {
+// Lease is one holder's use of a shared listener.
+type Lease struct {
+	s   *Server
+	cfg Config
+	src Source
+}
+
+// Acquire returns a lease on the listener on cfg.Addr, opening it if none
+// is open, and makes cfg and src the ones it serves with: the newest lease
+// wins, and when it is released (a reload that failed, say) the newest
+// remaining one's configuration applies again. Every Acquire needs a Release.
+func Acquire(cfg Config, src Source) (*Lease, error) {
 	servers.Lock()
 	defer servers.Unlock()
 	s := servers.byAddr[cfg.Addr]
@@ -73,21 +82,36 @@ func Acquire(cfg Config, src Source) (*Server, error) {
 			s.srv.Serve(&tlsSwitch{Listener: ln, s: s})
 		}()
 	}
-	s.refs++
-	s.cfg.Store(&cfg)
-	s.source.Store(&src)
-	return s, nil
+	l := &Lease{s: s, cfg: cfg, src: src}
+	s.leases = append(s.leases, l)
+	s.serveNewest()
+	return l, nil
+}
+
+// serveNewest makes the newest lease's configuration and source the ones
+// served. Called with servers held.
+func (s *Server) serveNewest() {
+	if len(s.leases) == 0 {
+		return
+	}
+	l := s.leases[len(s.leases)-1]
+	s.cfg.Store(&l.cfg)
+	s.source.Store(&l.src)
 }
 
 // Addr returns the address the listener is bound to.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+func (l *Lease) Addr() net.Addr { return l.s.ln.Addr() }
 
-// Release drops one reference; the last one closes the listener and ends
-// its connections (within a second).
-func (s *Server) Release() {
+// Release ends the lease; the last one closes the listener and ends its
+// connections (within a second).
+func (l *Lease) Release() {
+	s := l.s
 	servers.Lock()
-	s.refs--
-	last := s.refs == 0
+	if i := slices.Index(s.leases, l); i >= 0 {
+		s.leases = slices.Delete(s.leases, i, i+1)
+	}
+	s.serveNewest()
+	last := len(s.leases) == 0
 	if last {
 		delete(servers.byAddr, s.addr)
 	}

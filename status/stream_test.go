@@ -53,3 +53,38 @@ func TestStreamAfterRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseConfiguration: the newest lease's configuration is served; when
+// it ends (a reload that failed), the one before applies again.
+func TestLeaseConfiguration(t *testing.T) {
+	src := fakeSource{events.NewLog(10, nil)}
+	running, err := Acquire(Config{Addr: "127.0.0.1:0", Token: "secret"}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Release()
+	url := "http://" + running.Addr().String() + "/api/v1/status"
+	status := func() int {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status(); got != http.StatusUnauthorized {
+		t.Fatalf("With a token: %d, want 401", got)
+	}
+	failed, err := Acquire(Config{Addr: running.cfg.Addr}, src)
+	if err != nil || failed.s != running.s {
+		t.Fatalf("A second lease on the same address: %v, shared %v", err, failed != nil && failed.s == running.s)
+	}
+	if got := status(); got != http.StatusOK {
+		t.Errorf("The newest lease, without a token: %d, want 200", got)
+	}
+	failed.Release()
+	if got := status(); got != http.StatusUnauthorized {
+		t.Errorf("After the newest lease ended: %d, want 401 again", got)
+	}
+}
