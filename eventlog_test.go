@@ -18,6 +18,7 @@ func TestEventsOnceDuringReload(t *testing.T) {
 		c.names = []string{"reload.example.org."}
 		c.finish()
 		p := newPool(c, nil, clk)
+		dropSeries(t, p)
 		f := &Failover{pools: []*pool{p}}
 		f.gen = &generation{seq: generations.Add(1), handlers: []*Failover{f}}
 		started.Lock()

@@ -158,6 +158,7 @@ func TestPoolRepublishesWhenHoldEnds(t *testing.T) {
 	c.failback = time.Minute
 	clk := newFakeClock()
 	p := newPool(c, nil, clk)
+	dropSeries(t, p)
 	start := clk.Now()
 	p.observe(0, health.Update{State: health.Up, Since: start, Changed: true})
 	p.observe(1, health.Update{State: health.Up, Since: start, Changed: true})
@@ -225,10 +226,20 @@ func TestPoolAdaptiveTTLUntilHoldEnds(t *testing.T) {
 	c.failback, c.adaptiveMin, c.adaptiveMax = time.Minute, 0, 300
 	clk := newFakeClock()
 	p := newPool(c, nil, clk)
+	dropSeries(t, p)
 	p.observe(1, health.Update{State: health.Up, Since: clk.Now(), Changed: true})
 	p.observe(0, health.Update{State: health.Up, Since: clk.Now(), Recovered: true, Changed: true})
 	clk.advance(15 * time.Second)
 	if got := p.adaptiveTTL(clk.Now()); got != 45 {
 		t.Errorf("TTL %d, want 45: the hold-down ends in 45s", got)
 	}
+}
+
+// dropSeries removes the metric series a test pool's observe made, so that
+// they do not show in other tests' scrapes.
+func dropSeries(t *testing.T, p *pool) {
+	t.Cleanup(func() {
+		acquireSeries(p)
+		releaseSeries(p)
+	})
 }

@@ -87,6 +87,10 @@ func (p *pool) inherit(old *pool) {
 	if old == nil {
 		return
 	}
+	// The status view may read this pool already (it is the newest). No
+	// other code holds two pools' locks.
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	old.mu.Lock()
 	defer old.mu.Unlock()
 	for i, t := range p.targets {
