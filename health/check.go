@@ -146,7 +146,7 @@ func build(u *url.URL, port uint16, o *options, cfg CheckConfig) (*Check, string
 	switch u.Scheme {
 	case "tcp":
 		if err = needPort(); err == nil {
-			c.prober, err = newTCPProber(o, cfg.Timeout)
+			c.prober, err = newTCPProber(o)
 		}
 	case "tls":
 		if err = needPort(); err == nil {

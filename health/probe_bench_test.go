@@ -20,7 +20,9 @@ func benchProbe(b *testing.B, cfg CheckConfig) {
 		b.Fatal(err)
 	}
 	defer c.close()
-	ctx := context.Background()
+	// As a monitor's round does: the probe's context carries its deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
 	if r := c.Probe(ctx, loopback, 0); !r.OK {
 		b.Fatalf("The probe fails: %v", r)
 	}

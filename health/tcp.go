@@ -20,8 +20,10 @@ type tcpProber struct {
 	expect []byte
 }
 
-func newTCPProber(o *options, timeout time.Duration) (*tcpProber, error) {
-	p := &tcpProber{dialer: resettingDialer{net.Dialer{Timeout: timeout}}}
+func newTCPProber(o *options) (*tcpProber, error) {
+	// No Dialer.Timeout: the probe's context carries the round's deadline
+	// (Monitor.probe), and a second one would cost allocations per probe.
+	p := &tcpProber{dialer: resettingDialer{net.Dialer{}}}
 	send, _, err := o.str("send", `send "PING\r\n"`)
 	if err != nil {
 		return nil, err
