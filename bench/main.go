@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench measures failover: query throughput against the hosts
 // plugin, detection and restore times, and probing 10,000 targets. It
 // talks only to loopback and ends every load by count and time. Run it

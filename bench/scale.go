@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -53,7 +55,7 @@ func (b *bench) scale(pools int, profileDir string) error {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return err
 	}
-	if need := uint64(pools*scaleTargetsPerPool) + 2000; lim.Cur < need {
+	if need := uint64(pools*scaleTargetsPerPool) + 2000; uint64(lim.Cur) < need {
 		return fmt.Errorf("the open file limit %d is below the %d this benchmark needs", lim.Cur, need)
 	}
 	var hang atomic.Bool

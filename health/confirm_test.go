@@ -121,7 +121,7 @@ func TestMonitorHardEvidenceRealListener(t *testing.T) {
 	m, rec := acquire(t, Spec{Addr: loopback, Checks: []*Check{c}, Watch: true,
 		Interval: 10 * time.Second, FastInterval: fast, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 3})
 	seen := predictions(t, m)
-	rec.waitState(t, Up, 5*time.Second)
+	rec.waitState(t, Up, firstVerdict)
 	waitWatching(t, m)
 	h.stop()
 	d := rec.waitState(t, Down, 5*time.Second)
@@ -147,7 +147,7 @@ func TestMonitorHardEvidenceRestartNoFlap(t *testing.T) {
 	}
 	m, rec := acquire(t, Spec{Addr: loopback, Checks: []*Check{c}, Watch: true,
 		Interval: 10 * time.Second, FastInterval: time.Second, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 3})
-	rec.waitState(t, Up, 5*time.Second)
+	rec.waitState(t, Up, firstVerdict)
 	waitWatching(t, m)
 	// The service comes back as soon as the first refused round is heard,
 	// on the monitor's goroutine, so before the next round starts.
@@ -269,7 +269,7 @@ func TestMonitorConfirmationSpacing(t *testing.T) {
 			m, rec := acquire(t, Spec{Addr: loopback, Port: h.port, Checks: []*Check{fakeCheck(p, t.Name())}, Watch: tc.watch,
 				Interval: interval, FastInterval: fast, Timeout: time.Second, Rise: 2, Fall: 3})
 			seen := predictions(t, m)
-			rec.waitState(t, Up, 5*time.Second)
+			rec.waitState(t, Up, firstVerdict)
 			if tc.watch {
 				waitWatching(t, m)
 			}
@@ -316,7 +316,7 @@ func TestMonitorRiseAfterHang(t *testing.T) {
 	m, rec := acquire(t, Spec{Addr: loopback, Checks: []*Check{fakeCheck(p, t.Name())},
 		Interval: 300 * time.Millisecond, FastInterval: fast, Timeout: timeout, Rise: rise, Fall: 1})
 	seen := predictions(t, m)
-	rec.waitState(t, Up, 5*time.Second)
+	rec.waitState(t, Up, firstVerdict)
 	p.set(fail(ReasonTimeout), scripted{r: Result{OK: true}, hang: true})
 	rec.waitState(t, Down, 5*time.Second)
 	waitFor(t, 10*time.Second, "UP again", func() bool {

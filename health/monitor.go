@@ -3,22 +3,23 @@ package health
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// maxStartDelay bounds the random delay before a target's first probe: long
-// enough to spread many targets' first probes, short enough that every
-// target has a verdict soon after start-up.
-const maxStartDelay = 500 * time.Millisecond
+// MaxStartSpread bounds the random delay before a target's first round:
+// first rounds spread over min(Interval, MaxStartSpread), so that thousands
+// of targets configured together never start as one burst (a burst
+// saturates the machine, its probes time out, and the timeouts start
+// confirmation rounds that feed the next burst), while every target still
+// has a verdict within MaxStartSpread + Timeout of start-up.
+const MaxStartSpread = 5 * time.Second
 
 // HardEvidenceSpacing separates the confirmation rounds of a failure that
 // is proof rather than a symptom: a round woken by the connection watch (the
@@ -88,14 +89,30 @@ type Update struct {
 // Monitor probes one target address with a set of checks and keeps its
 // state with a Tracker.
 type Monitor struct {
-	spec   Spec
-	key    string
-	refs   int // guarded by registry
-	cancel context.CancelFunc
-	done   chan struct{}
-	holds  sync.WaitGroup // EndHold calls under way
+	spec    Spec
+	key     string
+	refs    int // guarded by registry
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{} // closed once the scheduler let go of the monitor
+	engine  *probeEngine
+	sched   *scheduler     // the engine's when the monitor started
+	watches *poller        // the engine's when the monitor started
+	holds   sync.WaitGroup // EndHold calls under way
 
-	watching atomic.Bool  // a watch connection is open (for tests)
+	// Guarded by the scheduler's lock.
+	due   time.Time // when the next round is due
+	index int       // in the scheduler's heap
+	where int       // monitorWaiting...
+	woken bool      // the watched connection ended: the next round is due at once
+
+	hard      bool // confirming a failure with hard evidence; only rounds touch it
+	unwatched bool // the watch budget left the target unwatched; only rounds and Release touch it
+
+	watchMu  sync.Mutex
+	unwatch  func()      // ends the watch; nil when there is none
+	watching atomic.Bool // a watch connection is open
+
 	nextDue  atomic.Int64 // UnixNano of the next scheduled round
 	earliest atomic.Int64 // UnixNano of the earliest possible state change
 	rtt      atomic.Int64 // smoothed round-trip time (ns); written with mu held
@@ -114,6 +131,59 @@ var registry = struct {
 	sync.Mutex
 	monitors map[string]*Monitor
 }{monitors: map[string]*Monitor{}}
+
+// engine runs the monitors: it starts with the first one and stops with
+// the last, so that a process without targets runs nothing. Its fields
+// change with registry held; monitors use them only while they run.
+var engine probeEngine
+
+type probeEngine struct {
+	sched   *scheduler
+	watches *poller      // nil when the watch cannot work here
+	live    int          // monitors acquired and not fully released
+	watched atomic.Int64 // watch connections open or being opened
+}
+
+// start starts the scheduler and the poller if they are not running.
+func (e *probeEngine) start() {
+	if e.sched != nil {
+		return
+	}
+	p, err := newPoller()
+	if err != nil {
+		logger.Warningf("The connection watch is off: %v", err)
+	}
+	e.watches = p
+	e.sched = newScheduler(maxWorkers())
+}
+
+// stop stops them; no monitor may be left.
+func (e *probeEngine) stop() {
+	e.sched.close()
+	if e.watches != nil {
+		e.watches.close()
+	}
+	e.sched, e.watches = nil, nil
+}
+
+// reserveWatch takes a place in the watch budget, if one is left.
+func (e *probeEngine) reserveWatch() bool {
+	if e.watched.Add(1) > int64(watchBudget()) {
+		e.watched.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (e *probeEngine) releaseWatch() { e.watched.Add(-1) }
+
+// maxWorkers bounds the probe rounds running at once. Each holds at least
+// one descriptor while it runs, and a round whose probes wait out their
+// timeout holds its worker that long: a quarter of the descriptor limit
+// (the watch may take half) leaves room for both, and for the DNS server.
+func maxWorkers() int {
+	return min(max(descriptorLimit()/4, 64), 4096)
+}
 
 // Acquire returns the running Monitor for spec, starting one if there is
 // none. Every Acquire needs a Release. Because a Corefile reload acquires
@@ -139,23 +209,30 @@ func Acquire(spec Spec) *Monitor {
 		c.users++
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	engine.start()
+	engine.live++
 	m := &Monitor{
 		spec:    spec,
 		key:     k,
 		refs:    1,
+		ctx:     ctx,
 		cancel:  cancel,
 		done:    make(chan struct{}),
+		engine:  &engine,
+		sched:   engine.sched,
+		watches: engine.watches,
 		tracker: NewTracker(spec.Rise, spec.Fall),
 		subs:    map[uint64]func(Update){},
 	}
-	m.schedule(time.Now().Add(startDelay(spec.Interval)), spec.FastInterval)
+	first := time.Now().Add(startDelay(spec.Interval))
+	m.schedule(first, spec.FastInterval)
 	registry.monitors[k] = m
-	go m.run(ctx)
+	m.sched.add(m, first)
 	return m
 }
 
-// Release drops one reference; the last one stops the monitor, waits for
-// its goroutine to end and closes the checks no other monitor uses.
+// Release drops one reference; the last one stops the monitor, waits for a
+// round under way to end and closes the checks no other monitor uses.
 func (m *Monitor) Release() {
 	registry.Lock()
 	m.refs--
@@ -168,7 +245,9 @@ func (m *Monitor) Release() {
 		return
 	}
 	m.cancel()
-	<-m.done
+	m.sched.remove(m)
+	m.disarm()
+	m.setUnwatched(false)
 	m.holds.Wait()
 	// One pool's checks serve the monitors of all its targets, and a reload
 	// may hand a monitor to the next configuration: count the users.
@@ -178,6 +257,9 @@ func (m *Monitor) Release() {
 		if c.users--; c.users == 0 {
 			unused = append(unused, c)
 		}
+	}
+	if engine.live--; engine.live == 0 {
+		engine.stop()
 	}
 	registry.Unlock()
 	for _, c := range unused {
@@ -279,64 +361,50 @@ func (m *Monitor) EndHold() {
 	})
 }
 
-// run probes until ctx is cancelled. The first round starts after a short
-// random delay; later rounds start every Interval (start to start) with
-// ±5 % jitter so that targets configured together do not stay in
-// lock-step, and at once when the watched connection closes. While a change
-// is being confirmed they start sooner (see next).
-func (m *Monitor) run(ctx context.Context) {
-	defer close(m.done)
-	w := &watch{}
-	defer w.close()
-	stop := context.AfterFunc(ctx, w.interrupt)
-	defer stop()
-	due := m.NextProbe()
-	timer := time.NewTimer(time.Until(due))
-	defer timer.Stop()
-	hard := false // confirming a failure with hard evidence
-	for {
-		woke, alive := m.sleep(ctx, w, timer, due)
-		if !alive {
-			return
-		}
-		if !woke {
-			probeLateness.Observe(time.Since(due).Seconds())
-		}
-		start := time.Now()
-		r, sample, refused := m.probe(ctx)
-		end := time.Now()
-		if ctx.Err() != nil {
-			return // cut short by shutdown: not a verdict on the target
-		}
-		m.mu.Lock()
-		before := m.tracker.State()
-		s, changed := m.tracker.Observe(r.OK)
-		m.last = r
-		if r.OK {
-			m.rtt.Store(int64(ewma(m.RTT(), sample)))
-		}
-		if changed {
-			m.since = time.Now()
-			m.recovered = before == Down && s == Up
-		}
-		m.passed = m.passed || s == Up
-		// Hard evidence starts with a refused round the watch woke and lasts
-		// while the failure streak goes on with refusals.
-		hard = (hard || woke) && refused && s == Up && m.tracker.Pending()
-		var spacing time.Duration
-		due, spacing = m.next(start, end, hard)
-		m.schedule(due, spacing)
-		for _, fn := range m.subs {
-			fn(m.update(r, changed, false))
-		}
-		m.mu.Unlock()
-		// A round woken by the watch does not re-open it: the next scheduled
-		// round does, so a server that drops idle connections quickly costs at
-		// most one extra round per interval.
-		if m.spec.Watch && r.OK && !woke {
-			m.arm(ctx, w)
-		}
+// round runs one probe round (woke: the watched connection ended; due:
+// when the round was due) and returns when the next one is due. Rounds
+// start every Interval (start to start) with ±5 % jitter so that targets
+// configured together do not stay in lock-step, and at once when the
+// watched connection closes. While a change is being confirmed they start
+// sooner (see next). Only one round of a monitor runs at a time.
+func (m *Monitor) round(woke bool, due time.Time) time.Time {
+	start := time.Now()
+	if !woke {
+		probeLateness.Observe(start.Sub(due).Seconds())
 	}
+	r, sample, refused := m.probe(m.ctx)
+	end := time.Now()
+	if m.ctx.Err() != nil {
+		return end // cut short by shutdown: not a verdict on the target
+	}
+	m.mu.Lock()
+	before := m.tracker.State()
+	s, changed := m.tracker.Observe(r.OK)
+	m.last = r
+	if r.OK {
+		m.rtt.Store(int64(ewma(m.RTT(), sample)))
+	}
+	if changed {
+		m.since = time.Now()
+		m.recovered = before == Down && s == Up
+	}
+	m.passed = m.passed || s == Up
+	// Hard evidence starts with a refused round the watch woke and lasts
+	// while the failure streak goes on with refusals.
+	m.hard = (m.hard || woke) && refused && s == Up && m.tracker.Pending()
+	next, spacing := m.next(start, end, m.hard)
+	m.schedule(next, spacing)
+	for _, fn := range m.subs {
+		fn(m.update(r, changed, false))
+	}
+	m.mu.Unlock()
+	// A round woken by the watch does not re-open it: the next scheduled
+	// round does, so a server that drops idle connections quickly costs at
+	// most one extra round per interval.
+	if m.spec.Watch && r.OK && !woke {
+		m.arm()
+	}
+	return next
 }
 
 // next returns when the round after one that started at start and ended at
@@ -367,107 +435,76 @@ func (m *Monitor) next(start, end time.Time, hard bool) (due time.Time, spacing 
 	return start.Add(fast), fast
 }
 
-// sleep waits until due, until the watched connection ends (woke), or until
-// ctx ends (!alive). With a watch connection open, the monitor's goroutine
-// waits in a read on it with due as the deadline, so the watch costs no
-// goroutine of its own.
-func (m *Monitor) sleep(ctx context.Context, w *watch, timer *time.Timer, due time.Time) (woke, alive bool) {
-	if ctx.Err() != nil {
-		return false, false
-	}
-	if conn := w.get(); conn != nil {
-		conn.SetReadDeadline(due)
-		if ctx.Err() != nil { // cancelled before the deadline was set: interrupt's may be lost
-			return false, false
-		}
-		for total := 0; total < maxWatchBytes; {
-			n, err := conn.Read(w.buf[:])
-			total += n
-			switch {
-			case ctx.Err() != nil:
-				return false, false
-			case err == nil:
-				continue // a banner or other chatter: keep waiting
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				return false, true
-			}
-			w.close()
-			m.watching.Store(false)
-			return true, true // closed or reset by the target: probe now
-		}
-		w.close() // a talkative service: stop watching it, keep the schedule
-		m.watching.Store(false)
-	}
-	timer.Reset(time.Until(due))
-	select {
-	case <-ctx.Done():
-		return false, false
-	case <-timer.C:
-		return false, true
-	}
-}
-
-// maxWatchBytes bounds what a watched connection may receive (a banner, say)
-// before the watch gives up on it.
-const maxWatchBytes = 64 << 10
-
 // arm opens the watch connection to the port of the first TCP-based check,
-// if none is open. It runs after a successful probe, so a DOWN target gets
-// no extra connection attempts.
-func (m *Monitor) arm(ctx context.Context, w *watch) {
-	if w.get() != nil {
+// if none is open, within the process's watch budget (see watchBudget). It
+// runs after a successful probe, so a DOWN target gets no extra connection
+// attempts.
+func (m *Monitor) arm() {
+	if m.watching.Load() {
 		return
 	}
 	for _, c := range m.spec.Checks {
-		if !c.watchable() {
+		if !c.watchable() || m.watches == nil {
 			continue
+		}
+		if !m.engine.reserveWatch() {
+			m.setUnwatched(true)
+			return
 		}
 		dst := netip.AddrPortFrom(m.spec.Addr, cmp.Or(m.spec.Port, c.port))
 		dialer := resettingDialer{net.Dialer{Timeout: m.spec.Timeout}}
-		conn, err := dialer.dial(ctx, dst)
+		conn, err := dialer.dial(m.ctx, dst)
 		if err != nil {
+			m.engine.releaseWatch()
 			return
 		}
-		w.set(conn)
+		m.setUnwatched(false)
+		m.watchMu.Lock()
+		defer m.watchMu.Unlock()
+		stop, err := m.watches.add(conn, m.watchEnded)
+		if err != nil {
+			conn.Close()
+			m.engine.releaseWatch()
+			return
+		}
+		m.unwatch = stop
 		m.watching.Store(true)
 		return
 	}
 }
 
-// watch is a monitor's idle connection to its target.
-type watch struct {
-	mu   sync.Mutex
-	conn net.Conn
-	buf  [512]byte
+// watchEnded is called when the target closed or reset the watched
+// connection: the next round is due at once.
+func (m *Monitor) watchEnded() {
+	m.disarm()
+	m.sched.now(m)
 }
 
-func (w *watch) get() net.Conn {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.conn
-}
-
-func (w *watch) set(c net.Conn) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.conn = c
-}
-
-// interrupt wakes a read in progress; the reader then sees its context done.
-func (w *watch) interrupt() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.conn != nil {
-		w.conn.SetReadDeadline(time.Unix(1, 0))
+// disarm closes the watch connection, if one is open.
+func (m *Monitor) disarm() {
+	m.watchMu.Lock()
+	stop := m.unwatch
+	m.unwatch = nil
+	m.watching.Store(false)
+	m.watchMu.Unlock()
+	if stop != nil {
+		stop()
+		m.engine.releaseWatch()
 	}
 }
 
-func (w *watch) close() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.conn != nil {
-		w.conn.Close()
-		w.conn = nil
+// setUnwatched notes whether the target goes unwatched for the watch
+// budget, for the metric.
+func (m *Monitor) setUnwatched(over bool) {
+	if m.unwatched == over {
+		return
+	}
+	m.unwatched = over
+	if over {
+		unwatchedTargets.Inc()
+		overBudget(watchBudget())
+	} else {
+		unwatchedTargets.Dec()
 	}
 }
 
@@ -544,7 +581,7 @@ func combine(results []Result, require int) Result {
 }
 
 func startDelay(interval time.Duration) time.Duration {
-	return rand.N(min(interval/2, maxStartDelay) + 1)
+	return rand.N(min(interval, MaxStartSpread) + 1)
 }
 
 func jitter(interval time.Duration) time.Duration {

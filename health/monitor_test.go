@@ -13,6 +13,11 @@ import (
 	"github.com/failover-dns/failover/internal/wait"
 )
 
+// firstVerdict bounds the wait for a new monitor's first verdict: its
+// first round comes within MaxStartSpread, and a loaded machine may take
+// a while more.
+const firstVerdict = MaxStartSpread + 5*time.Second
+
 // recorder collects a monitor's updates.
 type recorder struct {
 	mu      sync.Mutex
@@ -112,8 +117,8 @@ func TestMonitorShared(t *testing.T) {
 	if a != b || Running() != before+1 {
 		t.Fatalf("Identical specs should share one monitor: %p %p, running %d", a, b, Running()-before)
 	}
-	recA.waitState(t, Up, 5*time.Second)
-	recB.waitState(t, Up, 5*time.Second)
+	recA.waitState(t, Up, firstVerdict)
+	recB.waitState(t, Up, firstVerdict)
 	start, h0 := time.Now(), hits.Load()
 	time.Sleep(time.Second)
 	rounds := float64(time.Since(start)) / float64(100*time.Millisecond)
@@ -129,7 +134,7 @@ func TestMonitorWatchDetectsClosedConnection(t *testing.T) {
 		Addr: loopback, Checks: []*Check{httpCheck(t, port, 100*time.Millisecond)}, Watch: true,
 		Interval: 5 * time.Second, FastInterval: 100 * time.Millisecond, Timeout: 100 * time.Millisecond, Rise: 2, Fall: 3,
 	})
-	rec.waitState(t, Up, 5*time.Second)
+	rec.waitState(t, Up, firstVerdict)
 	waitWatching(t, m)
 	srv.Close() // closes the listener and every connection, the watched one included
 	d := rec.waitState(t, Down, 4*time.Second)
@@ -162,7 +167,7 @@ func TestMonitorFastConfirmation(t *testing.T) {
 		Addr: loopback, Checks: []*Check{httpCheck(t, port, 100*time.Millisecond)},
 		Interval: interval, FastInterval: fast, Timeout: 100 * time.Millisecond, Rise: 2, Fall: 3,
 	})
-	rec.waitState(t, Up, 5*time.Second)
+	rec.waitState(t, Up, firstVerdict)
 	fail.Store(true)
 	d := rec.waitState(t, Down, interval+100*time.Millisecond+2*fast+3*time.Second)
 	t.Logf("Failing target DOWN after %s (bound without fast confirmation: %s)", d.Round(time.Millisecond), 3*interval)
@@ -211,7 +216,7 @@ func TestMonitorWatchNoStorm(t *testing.T) {
 	const interval = 200 * time.Millisecond
 	_, rec := acquire(t, Spec{Addr: loopback, Checks: []*Check{c}, Watch: true,
 		Interval: interval, FastInterval: interval, Timeout: 100 * time.Millisecond, Rise: 1, Fall: 1})
-	rec.waitState(t, Up, 5*time.Second)
+	rec.waitState(t, Up, firstVerdict)
 	n0, start := len(rec.snapshot()), time.Now()
 	time.Sleep(2 * time.Second)
 	rounds := len(rec.snapshot()) - n0
