@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -372,4 +373,64 @@ func busyServerBlock(t *testing.T) string {
 	t.Cleanup(func() { busy.Close() })
 	_, port, _ := net.SplitHostPort(busy.Addr().String())
 	return "example.net:" + port + " {\n\tbind 127.0.0.1\n\twhoami\n}\n"
+}
+
+// TestReloadKeepsProbeSchedule: across reloads that keep a target's
+// probing as it was, its rounds go on at their interval under the shared
+// scheduler: none lost (a gap of two intervals) and none doubled (two
+// rounds closer than the jittered interval), whatever the moment of the
+// hand-over.
+func TestReloadKeepsProbeSchedule(t *testing.T) {
+	var mu sync.Mutex
+	var probes []time.Time
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		probes = append(probes, time.Now())
+		mu.Unlock()
+		w.Write([]byte("ok\n"))
+	})
+	_, port := startBackends(t, handler, "127.0.0.1")
+	const interval = 300 * time.Millisecond
+	corefile := func(n int) string {
+		return fmt.Sprintf(`example.org:0 {
+	failover {
+		pool www.example.org {
+			target 127.0.0.1
+			check http://www.example.org:%s/health
+			interval %s
+		}
+		pool other%d.example.org {
+			target 127.0.0.2
+			check tcp://other.example.org:1
+		}
+	}
+}`, port, interval, n)
+	}
+	s := startCoreDNS(t, corefile(0))
+	s.waitAnswer(t, "www.example.org.", dns.TypeA, recoverLimit, "127.0.0.1")
+	mu.Lock()
+	from := len(probes)
+	mu.Unlock()
+	// Reloads at a spacing that is not a multiple of the interval, so that
+	// they fall at every phase of the target's schedule.
+	for n := 1; n <= 8; n++ {
+		time.Sleep(interval * 7 / 6)
+		s.restart(t, corefile(n))
+	}
+	time.Sleep(interval)
+	mu.Lock()
+	seen := append([]time.Time(nil), probes[from:]...)
+	mu.Unlock()
+	if span := seen[len(seen)-1].Sub(seen[0]); len(seen) < 8 || span < 8*interval {
+		t.Fatalf("%d probes over %s during 8 reloads at interval %s", len(seen), span, interval)
+	}
+	for i := 1; i < len(seen); i++ {
+		gap := seen[i].Sub(seen[i-1])
+		switch {
+		case gap < interval*95/100-10*time.Millisecond:
+			t.Errorf("Probes %d and %d came %s apart: a round doubled across a reload (interval %s)", i, i+1, gap.Round(time.Millisecond), interval)
+		case gap > interval*105/100+interval/2:
+			t.Errorf("Probes %d and %d came %s apart: a round lost across a reload (interval %s)", i, i+1, gap.Round(time.Millisecond), interval)
+		}
+	}
 }
