@@ -52,10 +52,15 @@ type pool struct {
 	stopTimer func() bool // cancels the republish when a hold-down ends
 	timerAt   time.Time
 	stopped   bool
+	// Metric series looked up once (see countProbe); nil until first used.
+	probeOK   prometheus.Counter
+	probeTime prometheus.Observer
+	rttGauges []prometheus.Gauge
 }
 
 func newPool(cfg *poolConfig, overrides *atomic.Pointer[overrideSet], clk clock) *pool {
-	p := &pool{poolConfig: cfg, overrides: overrides, clock: clk, states: make([]targetState, len(cfg.targets))}
+	p := &pool{poolConfig: cfg, overrides: overrides, clock: clk, states: make([]targetState, len(cfg.targets)),
+		rttGauges: make([]prometheus.Gauge, len(cfg.targets))}
 	for fam := range p.regional {
 		p.regional[fam] = make([]atomic.Pointer[answer], len(cfg.regions))
 	}
@@ -124,14 +129,6 @@ func (p *pool) stop() {
 // goroutine (or in Subscribe, for the state a running monitor hands over).
 func (p *pool) observe(i int, u health.Update) {
 	r, s := u.Result, u.State
-	if !u.Replay {
-		result := "success"
-		if !r.OK {
-			result = r.Reason
-		}
-		probesTotal.WithLabelValues(p.name, result).Inc()
-		probeDuration.WithLabelValues(p.name).Observe(r.Duration.Seconds())
-	}
 	p.noteProbe(i, u)
 	if !u.Changed {
 		return
@@ -178,18 +175,22 @@ func (p *pool) observe(i int, u health.Update) {
 	p.publish(!u.Replay)
 }
 
-// noteProbe records what the status view shows of a probe round: when it
-// ended, how long it took, and the last failure.
+// noteProbe records what the metrics and the status view show of a probe
+// round: its result, when it ended, how long it took, and the last failure.
 func (p *pool) noteProbe(i int, u health.Update) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := &p.states[i]
 	if !u.Replay {
 		st.lastProbe, st.lastDuration = p.clock.Now(), u.Result.Duration
+		p.countProbe(u.Result)
 	}
 	if u.RTT > 0 {
 		st.rtt = u.RTT
-		targetRTT.WithLabelValues(p.name, p.targets[i].label).Set(u.RTT.Seconds())
+		if p.rttGauges[i] == nil {
+			p.rttGauges[i] = targetRTT.WithLabelValues(p.name, p.targets[i].label)
+		}
+		p.rttGauges[i].Set(u.RTT.Seconds())
 	}
 	if !u.Result.OK && u.State != health.Unknown {
 		st.failure = u.Result
@@ -197,6 +198,26 @@ func (p *pool) noteProbe(i int, u health.Update) {
 			st.failedAt = st.lastProbe
 		}
 	}
+}
+
+// countProbe counts a probe round in the metrics. The series of a
+// successful round are looked up once (every round would otherwise hash
+// the labels) and stay valid while the pool holds them (acquireSeries).
+// Called with p.mu held.
+func (p *pool) countProbe(r health.Result) {
+	if p.probeTime == nil {
+		p.probeTime = probeDuration.WithLabelValues(p.name)
+	}
+	switch {
+	case r.OK && p.probeOK == nil:
+		p.probeOK = probesTotal.WithLabelValues(p.name, "success")
+		fallthrough
+	case r.OK:
+		p.probeOK.Inc()
+	default:
+		probesTotal.WithLabelValues(p.name, r.Reason).Inc()
+	}
+	p.probeTime.Observe(r.Duration.Seconds())
 }
 
 // endHold ends target i's failback hold-down for good, for every pool that
