@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,9 +92,7 @@ type Update struct {
 type Monitor struct {
 	spec    Spec
 	key     string
-	refs    int // guarded by registry
-	ctx     context.Context
-	cancel  context.CancelFunc
+	refs    int           // guarded by registry
 	done    chan struct{} // closed once the scheduler let go of the monitor
 	engine  *probeEngine
 	sched   *scheduler     // the engine's when the monitor started
@@ -117,14 +116,23 @@ type Monitor struct {
 	earliest atomic.Int64 // UnixNano of the earliest possible state change
 	rtt      atomic.Int64 // smoothed round-trip time (ns); written with mu held
 
+	opMu     sync.Mutex
+	opCancel context.CancelFunc // ends the operation under way
+	stopping bool               // Release began
+
 	mu        sync.Mutex // guards below; held while subscribers are called
 	tracker   *Tracker
 	last      Result
 	since     time.Time
 	recovered bool
 	passed    bool
-	subs      map[uint64]func(Update)
+	subs      []subscriber // few: one per pool probing the target this way
 	nextID    uint64
+}
+
+type subscriber struct {
+	id uint64
+	fn func(Update)
 }
 
 var registry = struct {
@@ -208,21 +216,17 @@ func Acquire(spec Spec) *Monitor {
 	for _, c := range spec.Checks {
 		c.users++
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	engine.start()
 	engine.live++
 	m := &Monitor{
 		spec:    spec,
 		key:     k,
 		refs:    1,
-		ctx:     ctx,
-		cancel:  cancel,
 		done:    make(chan struct{}),
 		engine:  &engine,
 		sched:   engine.sched,
 		watches: engine.watches,
 		tracker: NewTracker(spec.Rise, spec.Fall),
-		subs:    map[uint64]func(Update){},
 	}
 	first := time.Now().Add(startDelay(spec.Interval))
 	m.schedule(first, spec.FastInterval)
@@ -244,7 +248,7 @@ func (m *Monitor) Release() {
 	if !last {
 		return
 	}
-	m.cancel()
+	m.stop()
 	m.sched.remove(m)
 	m.disarm()
 	m.setUnwatched(false)
@@ -319,14 +323,14 @@ func (m *Monitor) Subscribe(fn func(Update)) (unsubscribe func()) {
 	defer m.mu.Unlock()
 	id := m.nextID
 	m.nextID++
-	m.subs[id] = fn
+	m.subs = append(m.subs, subscriber{id, fn})
 	if s := m.tracker.State(); s != Unknown {
 		fn(m.update(m.last, true, true))
 	}
 	return func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		delete(m.subs, id)
+		m.subs = slices.DeleteFunc(m.subs, func(s subscriber) bool { return s.id == id })
 	}
 }
 
@@ -355,8 +359,8 @@ func (m *Monitor) EndHold() {
 		}
 		m.recovered = false
 		u := m.update(m.last, true, true)
-		for _, fn := range m.subs {
-			fn(u)
+		for _, sub := range m.subs {
+			sub.fn(u)
 		}
 	})
 }
@@ -372,9 +376,9 @@ func (m *Monitor) round(woke bool, due time.Time) time.Time {
 	if !woke {
 		probeLateness.Observe(start.Sub(due).Seconds())
 	}
-	r, sample, refused := m.probe(m.ctx)
+	r, sample, refused := m.probe()
 	end := time.Now()
-	if m.ctx.Err() != nil {
+	if m.stopped() {
 		return end // cut short by shutdown: not a verdict on the target
 	}
 	m.mu.Lock()
@@ -394,8 +398,8 @@ func (m *Monitor) round(woke bool, due time.Time) time.Time {
 	m.hard = (m.hard || woke) && refused && s == Up && m.tracker.Pending()
 	next, spacing := m.next(start, end, m.hard)
 	m.schedule(next, spacing)
-	for _, fn := range m.subs {
-		fn(m.update(r, changed, false))
+	for _, sub := range m.subs {
+		sub.fn(m.update(r, changed, false))
 	}
 	m.mu.Unlock()
 	// A round woken by the watch does not re-open it: the next scheduled
@@ -453,7 +457,9 @@ func (m *Monitor) arm() {
 		}
 		dst := netip.AddrPortFrom(m.spec.Addr, cmp.Or(m.spec.Port, c.port))
 		dialer := resettingDialer{net.Dialer{Timeout: m.spec.Timeout}}
-		conn, err := dialer.dial(m.ctx, dst)
+		ctx, done := m.operation(m.spec.Timeout)
+		conn, err := dialer.dial(ctx, dst)
+		done()
 		if err != nil {
 			m.engine.releaseWatch()
 			return
@@ -508,13 +514,50 @@ func (m *Monitor) setUnwatched(over bool) {
 	}
 }
 
+// operation bounds one network operation of the monitor (a round's
+// probes, opening the watch) by timeout; Release cuts it short. Call done
+// when the operation ended. A monitor runs one operation at a time.
+func (m *Monitor) operation(timeout time.Duration) (ctx context.Context, done func()) {
+	// Not derived from a context of the monitor's own: a cancellable parent
+	// would keep a map of its children and a channel for every target.
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	if m.stopping {
+		cancel()
+	}
+	m.opCancel = cancel
+	return ctx, func() {
+		m.opMu.Lock()
+		m.opCancel = nil
+		m.opMu.Unlock()
+		cancel()
+	}
+}
+
+// stop cuts short the operation under way, and every later one.
+func (m *Monitor) stop() {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	m.stopping = true
+	if m.opCancel != nil {
+		m.opCancel()
+	}
+}
+
+func (m *Monitor) stopped() bool {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	return m.stopping
+}
+
 // probe runs every check once, concurrently, and combines their results;
 // rtt is the round's round-trip time sample (see roundRTT). refused says
 // the round failed and every TCP-based check was refused: nothing listens
 // (see HardEvidenceSpacing).
-func (m *Monitor) probe(ctx context.Context) (r Result, rtt time.Duration, refused bool) {
-	ctx, cancel := context.WithTimeout(ctx, m.spec.Timeout)
-	defer cancel()
+func (m *Monitor) probe() (r Result, rtt time.Duration, refused bool) {
+	ctx, done := m.operation(m.spec.Timeout)
+	defer done()
 	checks := m.spec.Checks
 	if len(checks) == 1 {
 		r := checks[0].Probe(ctx, m.spec.Addr, m.spec.Port)
