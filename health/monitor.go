@@ -149,6 +149,7 @@ type probeEngine struct {
 	sched   *scheduler
 	watches *poller      // nil when the watch cannot work here
 	live    int          // monitors acquired and not fully released
+	budget  int64        // watch connections allowed (watchBudget, read at start)
 	watched atomic.Int64 // watch connections open or being opened
 }
 
@@ -162,6 +163,7 @@ func (e *probeEngine) start() {
 		logger.Warningf("The connection watch is off: %v", err)
 	}
 	e.watches = p
+	e.budget = int64(watchBudget())
 	e.sched = newScheduler(maxWorkers())
 }
 
@@ -176,7 +178,7 @@ func (e *probeEngine) stop() {
 
 // reserveWatch takes a place in the watch budget, if one is left.
 func (e *probeEngine) reserveWatch() bool {
-	if e.watched.Add(1) > int64(watchBudget()) {
+	if e.watched.Add(1) > e.budget {
 		e.watched.Add(-1)
 		return false
 	}
@@ -508,7 +510,7 @@ func (m *Monitor) setUnwatched(over bool) {
 	m.unwatched = over
 	if over {
 		unwatchedTargets.Inc()
-		overBudget(watchBudget())
+		overBudget(m.engine.budget)
 	} else {
 		unwatchedTargets.Dec()
 	}

@@ -30,7 +30,7 @@ var logger = clog.NewWithPlugin("failover")
 var budgetLogged sync.Once
 
 // overBudget notes that a target goes unwatched for the budget.
-func overBudget(budget int) {
+func overBudget(budget int64) {
 	budgetLogged.Do(func() {
 		logger.Warningf("Watching at most %d idle connections (half the file-descriptor limit): targets beyond that are probed on their schedule only, without the watch (see the metric coredns_failover_unwatched_targets)", budget)
 	})
