@@ -459,9 +459,9 @@ func (m *Monitor) arm() {
 		}
 		dst := netip.AddrPortFrom(m.spec.Addr, cmp.Or(m.spec.Port, c.port))
 		dialer := resettingDialer{net.Dialer{Timeout: m.spec.Timeout}}
-		ctx, done := m.operation(m.spec.Timeout)
+		ctx, cancel := m.operation(m.spec.Timeout)
 		conn, err := dialer.dial(ctx, dst)
-		done()
+		m.endOperation(cancel)
 		if err != nil {
 			m.engine.releaseWatch()
 			return
@@ -517,9 +517,10 @@ func (m *Monitor) setUnwatched(over bool) {
 }
 
 // operation bounds one network operation of the monitor (a round's
-// probes, opening the watch) by timeout; Release cuts it short. Call done
-// when the operation ended. A monitor runs one operation at a time.
-func (m *Monitor) operation(timeout time.Duration) (ctx context.Context, done func()) {
+// probes, opening the watch) by timeout; Release cuts it short. Pass cancel
+// to endOperation when the operation ended. A monitor runs one operation
+// at a time.
+func (m *Monitor) operation(timeout time.Duration) (context.Context, context.CancelFunc) {
 	// Not derived from a context of the monitor's own: a cancellable parent
 	// would keep a map of its children and a channel for every target.
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -529,12 +530,14 @@ func (m *Monitor) operation(timeout time.Duration) (ctx context.Context, done fu
 		cancel()
 	}
 	m.opCancel = cancel
-	return ctx, func() {
-		m.opMu.Lock()
-		m.opCancel = nil
-		m.opMu.Unlock()
-		cancel()
-	}
+	return ctx, cancel
+}
+
+func (m *Monitor) endOperation(cancel context.CancelFunc) {
+	m.opMu.Lock()
+	m.opCancel = nil
+	m.opMu.Unlock()
+	cancel()
 }
 
 // stop cuts short the operation under way, and every later one.
@@ -558,8 +561,8 @@ func (m *Monitor) stopped() bool {
 // the round failed and every TCP-based check was refused: nothing listens
 // (see HardEvidenceSpacing).
 func (m *Monitor) probe() (r Result, rtt time.Duration, refused bool) {
-	ctx, done := m.operation(m.spec.Timeout)
-	defer done()
+	ctx, cancel := m.operation(m.spec.Timeout)
+	defer m.endOperation(cancel)
 	checks := m.spec.Checks
 	if len(checks) == 1 {
 		r := checks[0].Probe(ctx, m.spec.Addr, m.spec.Port)

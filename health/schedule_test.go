@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -147,4 +148,26 @@ func TestSlowTargetsDoNotDelayOthers(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkEngineRound measures what the engine adds to each probe round
+// (scheduling, the round's context, state and subscribers), with a probe
+// that passes at once: allocations per round and rounds a second through
+// one monitor whose rounds are always due.
+func BenchmarkEngineRound(b *testing.B) {
+	p := &fakeProber{}
+	m := Acquire(Spec{Addr: loopback, Checks: []*Check{fakeCheck(p, b.Name())},
+		Interval: time.Microsecond, FastInterval: time.Microsecond, Timeout: time.Second, Rise: 1, Fall: 1})
+	defer m.Release()
+	for p.probes.Load() < 10 {
+		time.Sleep(time.Millisecond)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	n0 := p.probes.Load()
+	time.Sleep(time.Second)
+	runtime.ReadMemStats(&after)
+	n := p.probes.Load() - n0
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(n), "allocs/round")
+	b.ReportMetric(float64(n), "rounds/s")
 }
