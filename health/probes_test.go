@@ -2,6 +2,7 @@ package health
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -19,8 +20,10 @@ import (
 
 	"github.com/miekg/dns"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	grpchealth "google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 )
 
 func tlsServer(t *testing.T, cfg *tls.Config, h http.Handler) string {
@@ -256,6 +259,59 @@ func TestGRPCHealth(t *testing.T) {
 	srv.Stop()
 	if r := probeURL(t, CheckConfig{URL: base, Options: service}); r.OK {
 		t.Errorf("Stopped server: got %+v, want a failure", r)
+	}
+}
+
+// TestGRPCSHealth: a grpcs check verifies the server's certificate against
+// the URL's host (or server_name), sends it as SNI, and sends the URL's
+// host:port as :authority, as an https check does its Host header.
+func TestGRPCSHealth(t *testing.T) {
+	ca := testpki.NewCA(t)
+	var sni, authority atomic.Value
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{ca.Server(t, "api.example.org")}, GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		sni.Store(h.ServerName)
+		return nil, nil
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)), grpc.UnaryInterceptor(
+		func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			if md, ok := metadata.FromIncomingContext(ctx); ok && len(md[":authority"]) > 0 {
+				authority.Store(md[":authority"][0])
+			}
+			return handler(ctx, req)
+		}))
+	healthpb.RegisterHealthServer(srv, grpchealth.NewServer())
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	port := portOfAddr(t, ln.Addr().String())
+
+	for _, tc := range []struct {
+		name   string
+		url    string
+		opts   []string
+		reason string
+		sni    string
+	}{
+		{"trusted", "grpcs://api.example.org:" + port, []string{"ca " + ca.File}, "", "api.example.org"},
+		{"untrusted", "grpcs://api.example.org:" + port, nil, ReasonTLS, "api.example.org"},
+		{"wrong host", "grpcs://www.example.org:" + port, []string{"ca " + ca.File}, ReasonTLS, "www.example.org"},
+		{"wrong host, server_name fixes it", "grpcs://www.example.org:" + port, []string{"ca " + ca.File, "server_name api.example.org"}, "", "api.example.org"},
+	} {
+		sni.Store("")
+		authority.Store("")
+		r := probeURL(t, CheckConfig{URL: tc.url, Options: opts(tc.opts...)})
+		if r.OK != (tc.reason == "") || r.Reason != tc.reason {
+			t.Errorf("%s: got %+v, want reason %q", tc.name, r, tc.reason)
+		}
+		if got := sni.Load(); got != tc.sni {
+			t.Errorf("%s: SNI %q, want %q", tc.name, got, tc.sni)
+		}
+		if want := strings.TrimPrefix(tc.url, "grpcs://"); r.OK && authority.Load() != want {
+			t.Errorf("%s: :authority %q, want %q", tc.name, authority.Load(), want)
+		}
 	}
 }
 
