@@ -425,3 +425,37 @@ func TestHTTPSInternationalizedHost(t *testing.T) {
 		t.Errorf("An invalid IDNA host: error %v, want one that says to write its punycode form", err)
 	}
 }
+
+// TestHTTPExchange covers what the direct exchange (exchange.go) does as
+// net/http's Transport does: 1xx responses before the final one, chunked
+// bodies, the cap on header bytes, and headers net/http would refuse.
+func TestHTTPExchange(t *testing.T) {
+	reply := func(text string) string {
+		_, port := serveTCP(t, func(c net.Conn) {
+			bufio.NewReader(c).ReadString('\n') // the request line is enough
+			c.Write([]byte(text))
+		})
+		return "http://www.example.org:" + port + "/"
+	}
+	huge := "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("x", MaxBodyBytes) + "\r\n\r\n"
+	for _, tc := range []struct {
+		name   string
+		url    string
+		opts   []string
+		reason string
+		detail string
+	}{
+		{"100 Continue, then 200", reply("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), []string{"body_contains ok"}, "", ""},
+		{"several 1xx", reply(strings.Repeat("HTTP/1.1 103 Early Hints\r\n\r\n", 6) + "HTTP/1.1 204 No Content\r\n\r\n"), nil, "", ""},
+		{"1xx headers count toward the cap", reply("HTTP/1.1 103 Early Hints\r\nX-Big: " + strings.Repeat("x", MaxBodyBytes/2) + "\r\n\r\n" + huge[:MaxBodyBytes/2+100]), nil, ReasonError, "headers exceeded"},
+		{"chunked body", reply("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nall\r\n4\r\n ok!\r\n0\r\n\r\n"), []string{"body_regex ^all.ok!$"}, "", ""},
+		{"body until close", reply("HTTP/1.1 200 OK\r\n\r\nstatus up"), []string{"body_regex up$"}, "", ""},
+		{"headers past the cap", reply(huge), nil, ReasonError, "headers exceeded"},
+		{"header name net/http refuses", reply("HTTP/1.1 200 OK\r\n\r\n"), []string{"header Bad\x01Name x"}, ReasonError, "invalid header field name"},
+	} {
+		r := probeURL(t, CheckConfig{URL: tc.url, Options: opts(tc.opts...)})
+		if r.OK != (tc.reason == "") || r.Reason != tc.reason || !strings.Contains(r.Detail, tc.detail) {
+			t.Errorf("%s: got %+v, want reason %q and a detail with %q", tc.name, r, tc.reason, tc.detail)
+		}
+	}
+}
