@@ -26,20 +26,7 @@ import (
 // a bind to port 0 takes an ephemeral port for every destination at once
 // instead of per destination.
 func dialProbe(ctx context.Context, dst netip.AddrPort, timeout time.Duration) (net.Conn, error) {
-	var sa syscall.Sockaddr
-	family := syscall.AF_INET
-	if a := dst.Addr(); a.Is4() || a.Is4In6() {
-		sa = &syscall.SockaddrInet4{Port: int(dst.Port()), Addr: a.Unmap().As4()}
-	} else {
-		family = syscall.AF_INET6
-		sa6 := &syscall.SockaddrInet6{Port: int(dst.Port()), Addr: a.As16()}
-		if z := a.Zone(); z != "" {
-			if ifi, err := net.InterfaceByName(z); err == nil {
-				sa6.ZoneId = uint32(ifi.Index)
-			}
-		}
-		sa = sa6
-	}
+	sa, family := sockaddr(dst)
 	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
 	if err != nil {
 		return nil, dialError(dst, os.NewSyscallError("socket", err))
@@ -64,7 +51,7 @@ func dialProbe(ctx context.Context, dst netip.AddrPort, timeout time.Duration) (
 	}
 	// From here on the file owns fd; os.NewFile registers it with the
 	// poller because it is non-blocking.
-	c := &probeConn{f: os.NewFile(uintptr(fd), "tcp"), dst: dst}
+	c := &probeConn{f: os.NewFile(uintptr(fd), "tcp"), dst: dst, net: "tcp"}
 	if err == nil {
 		return c, nil
 	}
@@ -73,6 +60,21 @@ func dialProbe(ctx context.Context, dst netip.AddrPort, timeout time.Duration) (
 		return nil, dialError(dst, err)
 	}
 	return c, nil
+}
+
+// sockaddr is dst for the socket calls, and its address family.
+func sockaddr(dst netip.AddrPort) (syscall.Sockaddr, int) {
+	a := dst.Addr()
+	if a.Is4() || a.Is4In6() {
+		return &syscall.SockaddrInet4{Port: int(dst.Port()), Addr: a.Unmap().As4()}, syscall.AF_INET
+	}
+	sa := &syscall.SockaddrInet6{Port: int(dst.Port()), Addr: a.As16()}
+	if z := a.Zone(); z != "" {
+		if ifi, err := net.InterfaceByName(z); err == nil {
+			sa.ZoneId = uint32(ifi.Index)
+		}
+	}
+	return sa, syscall.AF_INET6
 }
 
 // lingerReset makes close send a reset: SO_LINGER on, 0 seconds.
@@ -144,6 +146,23 @@ func dialError(dst netip.AddrPort, err error) error {
 type probeConn struct {
 	f   *os.File
 	dst netip.AddrPort
+	net string // "tcp" or "udp", for errors
+}
+
+// dialUDP makes a UDP socket connected to dst, as net.DialUDP does, for
+// fewer allocations (dialProbe says which). A UDP connect sends nothing:
+// it needs no timeout.
+func dialUDP(dst netip.AddrPort) (net.Conn, error) {
+	sa, family := sockaddr(dst)
+	fd, err := syscall.Socket(family, syscall.SOCK_DGRAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_UDP)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: "udp", Addr: net.UDPAddrFromAddrPort(dst), Err: os.NewSyscallError("socket", err)}
+	}
+	if err := syscall.Connect(fd, sa); err != nil {
+		syscall.Close(fd)
+		return nil, &net.OpError{Op: "dial", Net: "udp", Addr: net.UDPAddrFromAddrPort(dst), Err: os.NewSyscallError("connect", err)}
+	}
+	return &probeConn{f: os.NewFile(uintptr(fd), "udp"), dst: dst, net: "udp"}, nil
 }
 
 func (c *probeConn) Read(b []byte) (int, error) {
@@ -172,6 +191,9 @@ func (c *probeConn) LocalAddr() net.Addr {
 			}
 		})
 	}
+	if c.net == "udp" {
+		return &net.UDPAddr{IP: addr.IP, Port: addr.Port}
+	}
 	return addr
 }
 
@@ -180,9 +202,9 @@ func (c *probeConn) SetDeadline(t time.Time) error      { return c.f.SetDeadline
 func (c *probeConn) SetReadDeadline(t time.Time) error  { return c.f.SetReadDeadline(t) }
 func (c *probeConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
 
-// opError turns the os package's errors into the net package's: "read
-// tcp: read: connection reset by peer" rather than "read tcp: connection
-// reset by peer", io.EOF left as it is.
+// opError turns the os package's errors into the net package's ("read
+// tcp: read: connection reset by peer", not "read tcp: connection reset by
+// peer"), io.EOF left as it is.
 func (c *probeConn) opError(op string, err error) error {
 	var pe *fs.PathError
 	if err == nil || !errors.As(err, &pe) {
@@ -192,7 +214,7 @@ func (c *probeConn) opError(op string, err error) error {
 	if errno, ok := inner.(syscall.Errno); ok {
 		inner = os.NewSyscallError(op, errno)
 	}
-	return &net.OpError{Op: op, Net: "tcp", Addr: c.RemoteAddr(), Err: inner}
+	return &net.OpError{Op: op, Net: c.net, Addr: c.RemoteAddr(), Err: inner}
 }
 
 // unwrapPath takes the file name off an error of the os package.

@@ -16,3 +16,8 @@ func dialProbe(ctx context.Context, dst netip.AddrPort, timeout time.Duration) (
 	d := resettingDialer{net.Dialer{Timeout: timeout}}
 	return d.DialContext(ctx, "tcp", dst.String())
 }
+
+// dialUDP makes a UDP socket connected to dst.
+func dialUDP(dst netip.AddrPort) (net.Conn, error) {
+	return net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
+}

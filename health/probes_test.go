@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -457,5 +458,41 @@ func TestHTTPExchange(t *testing.T) {
 		if r.OK != (tc.reason == "") || r.Reason != tc.reason || !strings.Contains(r.Detail, tc.detail) {
 			t.Errorf("%s: got %+v, want reason %q and a detail with %q", tc.name, r, tc.reason, tc.detail)
 		}
+	}
+}
+
+// TestDNSProbeLongReply: a TCP reply longer than the pooled buffer, and a
+// UDP reply with another ID before the right one.
+func TestDNSProbeLongReply(t *testing.T) {
+	mux := dns.NewServeMux()
+	mux.HandleFunc("many.example.org.", func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		for i := 0; i < 100; i++ {
+			rr, _ := dns.NewRR(fmt.Sprintf("many.example.org. 60 IN A 192.0.2.%d", i+1))
+			m.Answer = append(m.Answer, rr)
+		}
+		w.WriteMsg(m)
+	})
+	mux.HandleFunc("stale.example.org.", func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Id = r.Id + 1 // a reply to an earlier query
+		w.WriteMsg(m)
+		m = new(dns.Msg)
+		m.SetReply(r)
+		rr, _ := dns.NewRR("stale.example.org. 60 IN A 192.0.2.7")
+		m.Answer = []dns.RR{rr}
+		w.WriteMsg(m)
+	})
+	port := serveDNS(t, mux)
+	if r := probeURL(t, CheckConfig{URL: "dns://many.example.org:" + port, Options: opts("transport tcp", "answer_contains 192.0.2.100")}); !r.OK {
+		t.Errorf("Long reply over TCP: got %+v", r)
+	}
+	if r := probeURL(t, CheckConfig{URL: "dns://stale.example.org:" + port, Options: opts("answer_contains 192.0.2.7")}); !r.OK {
+		t.Errorf("UDP reply after a stale one: got %+v", r)
+	}
+	if r := probeURL(t, CheckConfig{URL: "dns://stale.example.org:" + port, Options: opts("transport tcp")}); r.OK || r.Reason != ReasonError {
+		t.Errorf("TCP reply with another ID: got %+v, want reason %q", r, ReasonError)
 	}
 }
