@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -38,9 +39,37 @@ func newGRPCProber(u *url.URL, o *options, cfg CheckConfig) (*grpcProber, string
 		if err != nil {
 			return nil, "", err
 		}
-		p.creds, digest = credentials.NewTLS(tlsCfg), d
+		p.creds, digest = grpcTLS{credentials.NewTLS(tlsCfg), tlsCfg.ServerName}, d
 	}
 	return p, digest, nil
+}
+
+// grpcTLS is credentials.NewTLS with the check's TLS server name (the URL's
+// host, or server_name) for SNI and verification, apart from the
+// :authority, which stays the URL's host:port like an https check's Host
+// header. Without it no grpcs check could connect: grpc-go refuses a
+// WithAuthority that differs from the credentials' server name, and it
+// takes the TLS server name from the authority.
+type grpcTLS struct {
+	credentials.TransportCredentials
+	serverName string // "" with 'insecure' and no name: the authority's host
+}
+
+func (c grpcTLS) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	if c.serverName != "" {
+		authority = c.serverName
+	}
+	return c.TransportCredentials.ClientHandshake(ctx, authority, conn)
+}
+
+// Info gives no server name: the authority is WithAuthority's. (Its other
+// fields are deprecated and unused.)
+func (c grpcTLS) Info() credentials.ProtocolInfo {
+	return credentials.ProtocolInfo{SecurityProtocol: c.TransportCredentials.Info().SecurityProtocol}
+}
+
+func (c grpcTLS) Clone() credentials.TransportCredentials {
+	return grpcTLS{c.TransportCredentials.Clone(), c.serverName}
 }
 
 func (p *grpcProber) Probe(ctx context.Context, dst netip.AddrPort) Result {

@@ -3,6 +3,7 @@ package health
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -35,6 +37,12 @@ type httpProber struct {
 	regex      *regexp.Regexp
 	client     *http.Client
 	transport  *http.Transport
+
+	// The direct exchange (exchange.go), used unless head is nil.
+	head    []byte        // the request's bytes, as the transport would write them
+	request *http.Request // read only: tells http.ReadResponse the method
+	tls     *tls.Config   // for https
+	timeout time.Duration
 }
 
 type statusRange struct{ lo, hi int }
@@ -128,6 +136,10 @@ func newHTTPProber(u *url.URL, o *options, cfg CheckConfig) (*httpProber, string
 		transport.TLSClientConfig, digest = tlsCfg, d
 	}
 	p.transport = transport
+	p.tls, p.timeout = transport.TLSClientConfig, cfg.Timeout
+	if redirects == 0 {
+		p.head, p.request = p.buildHead()
+	}
 	p.client = &http.Client{
 		Transport: transport,
 		Timeout:   cfg.Timeout,
@@ -180,6 +192,9 @@ func parseStatus(args []string) ([]statusRange, error) {
 }
 
 func (p *httpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
+	if p.head != nil {
+		return p.exchange(ctx, dst)
+	}
 	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, p.method, p.scheme+"://"+dst.String()+p.requestURI, nil)
 	if err != nil {
@@ -192,6 +207,11 @@ func (p *httpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 		return failed(start, err)
 	}
 	defer resp.Body.Close()
+	return p.judge(start, resp)
+}
+
+// judge decides on a response: its status, then its body if asked.
+func (p *httpProber) judge(start time.Time, resp *http.Response) Result {
 	if !p.statusOK(resp.StatusCode) {
 		return failure(start, "status_"+strconv.Itoa(resp.StatusCode),
 			fmt.Sprintf("status %d, want %s", resp.StatusCode, statusList(p.status)))
@@ -199,21 +219,47 @@ func (p *httpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	if len(p.contains) == 0 && p.regex == nil {
 		return success(start)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes))
+	bp := bodyBufs.Get().(*[]byte)
+	defer bodyBufs.Put(bp)
+	body, err := readBody(resp.Body, (*bp)[:0])
+	*bp = body[:0]
 	if err != nil {
 		return failed(start, err)
+	}
+	contains := len(p.contains) == 0 || bytes.Contains(body, p.contains)
+	if contains && (p.regex == nil || p.regex.Match(body)) {
+		return success(start)
 	}
 	read := fmt.Sprintf("%d bytes read", len(body))
 	if len(body) == MaxBodyBytes {
 		read = fmt.Sprintf("first %d bytes read, the limit", len(body))
 	}
-	if len(p.contains) > 0 && !bytes.Contains(body, p.contains) {
+	if !contains {
 		return failure(start, ReasonMismatch, "body lacks the expected text ("+read+")")
 	}
-	if p.regex != nil && !p.regex.Match(body) {
-		return failure(start, ReasonMismatch, "body does not match body_regex ("+read+")")
+	return failure(start, ReasonMismatch, "body does not match body_regex ("+read+")")
+}
+
+// bodyBufs holds the buffers bodies are read into; they grow up to
+// MaxBodyBytes.
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// readBody appends at most MaxBodyBytes of r to buf.
+func readBody(r io.Reader, buf []byte) ([]byte, error) {
+	for len(buf) < MaxBodyBytes {
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, min(cap(buf), MaxBodyBytes-len(buf)))...)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), MaxBodyBytes)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
 	}
-	return success(start)
+	return buf, nil
 }
 
 func (p *httpProber) statusOK(code int) bool {

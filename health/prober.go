@@ -53,13 +53,20 @@ func failed(start time.Time, err error) Result {
 	return failure(start, reasonFor(err), detailFor(err))
 }
 
+// aLongTimeAgo is a deadline that has passed: setting it wakes a waiter.
+var aLongTimeAgo = time.Unix(1, 0)
+
 // resettingDialer dials TCP connections that close with a reset
 // (SO_LINGER 0), as HAProxy's checks do: thousands of probes a second must
 // not leave thousands of sockets in TIME_WAIT on the prober.
 type resettingDialer struct{ net.Dialer }
 
-// dial connects to dst. (net.Dialer.DialTCP would skip the address parsing,
-// but with it the 10,000-target benchmark collapsed: see BENCHMARKS.md.)
+// dial connects to dst. Probes dial with dialProbe, which allocates less;
+// this is for connections that are kept (the connection watch). (Not
+// net.Dialer.DialTCP: given no local address it binds to 0.0.0.0:0 before
+// connecting, which takes an ephemeral port from the half of the range bind
+// uses, exclusively; that is the likely cause of the 10,000-target run's
+// collapse with it: see BENCHMARKS.md.)
 func (d *resettingDialer) dial(ctx context.Context, dst netip.AddrPort) (*net.TCPConn, error) {
 	c, err := d.DialContext(ctx, "tcp", dst.String())
 	if err != nil {

@@ -2,8 +2,10 @@ package health
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -19,8 +21,10 @@ import (
 
 	"github.com/miekg/dns"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	grpchealth "google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 )
 
 func tlsServer(t *testing.T, cfg *tls.Config, h http.Handler) string {
@@ -259,6 +263,59 @@ func TestGRPCHealth(t *testing.T) {
 	}
 }
 
+// TestGRPCSHealth: a grpcs check verifies the server's certificate against
+// the URL's host (or server_name), sends it as SNI, and sends the URL's
+// host:port as :authority, as an https check does its Host header.
+func TestGRPCSHealth(t *testing.T) {
+	ca := testpki.NewCA(t)
+	var sni, authority atomic.Value
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{ca.Server(t, "api.example.org")}, GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		sni.Store(h.ServerName)
+		return nil, nil
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)), grpc.UnaryInterceptor(
+		func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			if md, ok := metadata.FromIncomingContext(ctx); ok && len(md[":authority"]) > 0 {
+				authority.Store(md[":authority"][0])
+			}
+			return handler(ctx, req)
+		}))
+	healthpb.RegisterHealthServer(srv, grpchealth.NewServer())
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	port := portOfAddr(t, ln.Addr().String())
+
+	for _, tc := range []struct {
+		name   string
+		url    string
+		opts   []string
+		reason string
+		sni    string
+	}{
+		{"trusted", "grpcs://api.example.org:" + port, []string{"ca " + ca.File}, "", "api.example.org"},
+		{"untrusted", "grpcs://api.example.org:" + port, nil, ReasonTLS, "api.example.org"},
+		{"wrong host", "grpcs://www.example.org:" + port, []string{"ca " + ca.File}, ReasonTLS, "www.example.org"},
+		{"wrong host, server_name fixes it", "grpcs://www.example.org:" + port, []string{"ca " + ca.File, "server_name api.example.org"}, "", "api.example.org"},
+	} {
+		sni.Store("")
+		authority.Store("")
+		r := probeURL(t, CheckConfig{URL: tc.url, Options: opts(tc.opts...)})
+		if r.OK != (tc.reason == "") || r.Reason != tc.reason {
+			t.Errorf("%s: got %+v, want reason %q", tc.name, r, tc.reason)
+		}
+		if got := sni.Load(); got != tc.sni {
+			t.Errorf("%s: SNI %q, want %q", tc.name, got, tc.sni)
+		}
+		if want := strings.TrimPrefix(tc.url, "grpcs://"); r.OK && authority.Load() != want {
+			t.Errorf("%s: :authority %q, want %q", tc.name, authority.Load(), want)
+		}
+	}
+}
+
 // serveDNS serves mux over UDP and TCP on one loopback port until the test ends.
 func serveDNS(t *testing.T, mux *dns.ServeMux) string {
 	t.Helper()
@@ -367,5 +424,75 @@ func TestHTTPSInternationalizedHost(t *testing.T) {
 	}
 	if _, err := NewCheck(CheckConfig{URL: "https://ü-.example.org/", Timeout: time.Second}); err == nil || !strings.Contains(err.Error(), "punycode") {
 		t.Errorf("An invalid IDNA host: error %v, want one that says to write its punycode form", err)
+	}
+}
+
+// TestHTTPExchange covers what the direct exchange (exchange.go) does as
+// net/http's Transport does: 1xx responses before the final one, chunked
+// bodies, the cap on header bytes, and headers net/http would refuse.
+func TestHTTPExchange(t *testing.T) {
+	reply := func(text string) string {
+		_, port := serveTCP(t, func(c net.Conn) {
+			bufio.NewReader(c).ReadString('\n') // the request line is enough
+			c.Write([]byte(text))
+		})
+		return "http://www.example.org:" + port + "/"
+	}
+	huge := "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("x", MaxBodyBytes) + "\r\n\r\n"
+	for _, tc := range []struct {
+		name   string
+		url    string
+		opts   []string
+		reason string
+		detail string
+	}{
+		{"100 Continue, then 200", reply("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), []string{"body_contains ok"}, "", ""},
+		{"several 1xx", reply(strings.Repeat("HTTP/1.1 103 Early Hints\r\n\r\n", 6) + "HTTP/1.1 204 No Content\r\n\r\n"), nil, "", ""},
+		{"1xx headers count toward the cap", reply("HTTP/1.1 103 Early Hints\r\nX-Big: " + strings.Repeat("x", MaxBodyBytes/2) + "\r\n\r\n" + huge[:MaxBodyBytes/2+100]), nil, ReasonError, "headers exceeded"},
+		{"chunked body", reply("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nall\r\n4\r\n ok!\r\n0\r\n\r\n"), []string{"body_regex ^all.ok!$"}, "", ""},
+		{"body until close", reply("HTTP/1.1 200 OK\r\n\r\nstatus up"), []string{"body_regex up$"}, "", ""},
+		{"headers past the cap", reply(huge), nil, ReasonError, "headers exceeded"},
+		{"header name net/http refuses", reply("HTTP/1.1 200 OK\r\n\r\n"), []string{"header Bad\x01Name x"}, ReasonError, "invalid header field name"},
+	} {
+		r := probeURL(t, CheckConfig{URL: tc.url, Options: opts(tc.opts...)})
+		if r.OK != (tc.reason == "") || r.Reason != tc.reason || !strings.Contains(r.Detail, tc.detail) {
+			t.Errorf("%s: got %+v, want reason %q and a detail with %q", tc.name, r, tc.reason, tc.detail)
+		}
+	}
+}
+
+// TestDNSProbeLongReply: a TCP reply longer than the pooled buffer, and a
+// UDP reply with another ID before the right one.
+func TestDNSProbeLongReply(t *testing.T) {
+	mux := dns.NewServeMux()
+	mux.HandleFunc("many.example.org.", func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		for i := 0; i < 100; i++ {
+			rr, _ := dns.NewRR(fmt.Sprintf("many.example.org. 60 IN A 192.0.2.%d", i+1))
+			m.Answer = append(m.Answer, rr)
+		}
+		w.WriteMsg(m)
+	})
+	mux.HandleFunc("stale.example.org.", func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Id = r.Id + 1 // a reply to an earlier query
+		w.WriteMsg(m)
+		m = new(dns.Msg)
+		m.SetReply(r)
+		rr, _ := dns.NewRR("stale.example.org. 60 IN A 192.0.2.7")
+		m.Answer = []dns.RR{rr}
+		w.WriteMsg(m)
+	})
+	port := serveDNS(t, mux)
+	if r := probeURL(t, CheckConfig{URL: "dns://many.example.org:" + port, Options: opts("transport tcp", "answer_contains 192.0.2.100")}); !r.OK {
+		t.Errorf("Long reply over TCP: got %+v", r)
+	}
+	if r := probeURL(t, CheckConfig{URL: "dns://stale.example.org:" + port, Options: opts("answer_contains 192.0.2.7")}); !r.OK {
+		t.Errorf("UDP reply after a stale one: got %+v", r)
+	}
+	if r := probeURL(t, CheckConfig{URL: "dns://stale.example.org:" + port, Options: opts("transport tcp")}); r.OK || r.Reason != ReasonError {
+		t.Errorf("TCP reply with another ID: got %+v, want reason %q", r, ReasonError)
 	}
 }

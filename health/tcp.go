@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 )
 
@@ -15,15 +16,14 @@ const maxBannerBytes = 4 << 10
 // tcpProber is healthy when the target accepts a TCP connection and, if
 // asked, answers 'send' with something containing 'expect'.
 type tcpProber struct {
-	dialer resettingDialer
 	send   []byte
 	expect []byte
 }
 
 func newTCPProber(o *options) (*tcpProber, error) {
-	// No Dialer.Timeout: the probe's context carries the round's deadline
-	// (Monitor.probe), and a second one would cost allocations per probe.
-	p := &tcpProber{dialer: resettingDialer{net.Dialer{}}}
+	// No timeout of its own: the probe's context carries the round's
+	// deadline (Monitor.probe).
+	p := &tcpProber{}
 	send, _, err := o.str("send", `send "PING\r\n"`)
 	if err != nil {
 		return nil, err
@@ -38,7 +38,7 @@ func newTCPProber(o *options) (*tcpProber, error) {
 
 func (p *tcpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	start := time.Now()
-	conn, err := p.dialer.dial(ctx, dst)
+	conn, err := dialProbe(ctx, dst, 0)
 	if err != nil {
 		return failed(start, err)
 	}
@@ -76,10 +76,20 @@ func (e errNoMatch) Error() string {
 	return fmt.Sprintf("expected text not found in the %d bytes received", e.read)
 }
 
+// bannerBufs holds readUntil's buffers, 512 bytes to start with.
+var bannerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
 // readUntil reads from conn until want appears, limit bytes were read, or
 // the peer stops.
 func readUntil(conn net.Conn, want []byte, limit int) error {
-	buf := make([]byte, 0, 512)
+	bp := bannerBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= limit { // what a peer made grow past the limit is dropped
+			*bp = buf[:0]
+			bannerBufs.Put(bp)
+		}
+	}()
 	for len(buf) < limit {
 		if len(buf) == cap(buf) {
 			buf = append(buf, make([]byte, cap(buf))...)[:len(buf)]

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/netip"
 	"net/url"
 	"time"
@@ -13,7 +12,7 @@ import (
 // tlsProber is healthy when the target completes a verified TLS handshake,
 // and, with cert_min_days, when its certificate stays valid that long.
 type tlsProber struct {
-	dialer  resettingDialer
+	timeout time.Duration
 	config  *tls.Config
 	minLife time.Duration
 }
@@ -28,7 +27,7 @@ func newTLSProber(u *url.URL, o *options, cfg CheckConfig) (*tlsProber, string, 
 		return nil, "", err
 	}
 	return &tlsProber{
-		dialer:  resettingDialer{net.Dialer{Timeout: cfg.Timeout}},
+		timeout: cfg.Timeout,
 		config:  tlsCfg,
 		minLife: time.Duration(days) * 24 * time.Hour,
 	}, digest, nil
@@ -36,7 +35,7 @@ func newTLSProber(u *url.URL, o *options, cfg CheckConfig) (*tlsProber, string, 
 
 func (p *tlsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	start := time.Now()
-	raw, err := p.dialer.dial(ctx, dst)
+	raw, err := dialProbe(ctx, dst, p.timeout)
 	if err != nil {
 		return failed(start, err)
 	}
