@@ -37,7 +37,8 @@ func main() {
 	binary := fs.String("coredns", "./coredns", "CoreDNS binary built with failover")
 	coreCPU := fs.String("coredns-cpu", "0", "CPU list CoreDNS is pinned to (taskset); empty: no pinning. The scale run uses every CPU unless told")
 	clientCPU := fs.String("client-cpu", "1", "CPU list dnsperf is pinned to; empty: no pinning")
-	rounds := fs.Int("rounds", 20, "detect: kill/restart rounds")
+	rounds := fs.Int("rounds", 10, "detect: SIGKILL/restart rounds")
+	stopRounds := fs.Int("stop-rounds", 5, "detect: SIGSTOP/SIGCONT rounds")
 	seconds := fs.Int("seconds", 8, "throughput: seconds per dnsperf run")
 	runs := fs.Int("runs", 3, "throughput: alternations of pool and static runs")
 	pools := fs.Int("pools", 2500, "scale: pools of 4 targets")
@@ -57,7 +58,7 @@ func main() {
 	case "throughput":
 		err = env.throughput(*runs, time.Duration(*seconds)*time.Second)
 	case "detect":
-		err = env.detect(*rounds)
+		err = env.detect(*rounds, *stopRounds)
 	case "scale":
 		err = env.scale(*pools, *profiles)
 	case "backend":
