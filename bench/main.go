@@ -41,7 +41,8 @@ func main() {
 	stopRounds := fs.Int("stop-rounds", 5, "detect: SIGSTOP/SIGCONT rounds")
 	seconds := fs.Int("seconds", 8, "throughput: seconds per dnsperf run")
 	runs := fs.Int("runs", 3, "throughput: alternations of pool and static runs")
-	pools := fs.Int("pools", 2500, "scale: pools of 4 targets")
+	targets := fs.Int("targets", 0, "scale: targets of every estate run instead of its own (a multiple of 4; for diagnosis: the targets of issue 10 are held against the estates' own sizes)")
+	only := fs.String("only", "", "scale: comma-separated estates to run (tcp10k,http10k,tcp100k,http20k); empty: all")
 	addr := fs.String("addr", "", "backend: address to serve HTTP on")
 	profiles := fs.String("profiles", "", "scale: directory for CPU and heap profiles of CoreDNS")
 	fs.Parse(args)
@@ -60,7 +61,7 @@ func main() {
 	case "detect":
 		err = env.detect(*rounds, *stopRounds)
 	case "scale":
-		err = env.scale(*pools, *profiles)
+		err = env.scale(*profiles, *only, *targets)
 	case "backend":
 		err = serveBackend(*addr)
 	default:
