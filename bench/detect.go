@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,12 +55,14 @@ func (b *bench) detect(killRounds, stopRounds int) error {
 		return err
 	}
 	fmt.Printf("  SIGKILL   detection: %s\n", summary(killed))
+	fmt.Printf("    (rounds: %s)\n", roundList(killed))
 	fmt.Printf("  SIGKILL   restore:   %s\n", summary(killRestore))
 	holed, holeRestore, err := d.rounds("SIGSTOP", stopRounds, syscall.SIGSTOP)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("  SIGSTOP   detection: %s\n", summary(holed))
+	fmt.Printf("    (rounds: %s)\n", roundList(holed))
 	fmt.Printf("  SIGSTOP   restore:   %s\n", summary(holeRestore))
 
 	ks := sorted(killed)
@@ -158,6 +161,15 @@ func (d *detection) rounds(name string, n int, sig syscall.Signal) (gone, back [
 		back = append(back, t)
 	}
 	return gone, back, nil
+}
+
+// roundList lists the rounds' durations in the order they ran.
+func roundList(ds []time.Duration) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = d.Round(time.Millisecond).String()
+	}
+	return strings.Join(s, " ")
 }
 
 func sorted(ds []time.Duration) []time.Duration {

@@ -122,6 +122,11 @@ func (r *scaleRun) report(e estate, w window, base float64, label string, target
 	sec := w.d.Seconds()
 	fmt.Printf("%sbackend (this process): %.0f connections/s, %.0f HTTP requests/s; %d connections held (peak %d), %d descriptors open of the limit; CPU %.3f (utime %.3f + stime %.3f)\n",
 		p, float64(w.accepted)/sec, float64(w.requests)/sec, w.open, w.peak, w.fds, w.benchUser+w.benchSys, w.benchUser, w.benchSys)
+	if targets && e.degraded {
+		fmt.Printf("  watch degraded by the descriptor limit: coredns_failover_unwatched_targets %.0f of %d targets\n", w.m1.unwatched, e.targets)
+		fmt.Printf("  backend descriptors: peak %d connections held (%d descriptors open at the end)  target within this process's limit of %d: %s\n",
+			w.peak, w.fds, fileLimit(), verdict(uint64(w.peak)+uint64(w.fds-int(w.open)) < fileLimit()))
+	}
 	if targets && e.delivered {
 		r.reportDelivered(e, w)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -71,6 +72,13 @@ func (m memory) String() string {
 func openFiles() int {
 	fds, _ := os.ReadDir("/proc/self/fd")
 	return len(fds)
+}
+
+// fileLimit is this process's descriptor limit (the soft one).
+func fileLimit() uint64 {
+	var lim syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	return lim.Cur
 }
 
 type histogram struct {
