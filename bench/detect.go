@@ -72,7 +72,8 @@ func (b *bench) detect(killRounds, stopRounds int) error {
 	worst := sorted(holed)[len(holed)-1]
 	fmt.Printf("  SIGSTOP max    %s  target <= interval + timeout + (fall-1) x max(fast_interval, timeout) = %s: %s\n",
 		worst.Round(time.Millisecond), bound, verdict(worst <= bound))
-	fmt.Printf("    (the schedule has +-5%% jitter, %s on the interval, and the answer is polled every %s)\n", defInterval/20, detPoll)
+	slack := bound + defInterval/20 + detPoll
+	fmt.Printf("    (with the schedule's +-5%% jitter, %s on the interval, and the %s poll: %s: %s)\n", defInterval/20, detPoll, slack, verdict(worst <= slack))
 	return nil
 }
 

@@ -18,9 +18,11 @@ import (
 type window struct {
 	d                   time.Duration
 	user, sys, total    float64 // CoreDNS's CPU, in cores
-	mem                 memory  // CoreDNS's, at the end
+	mem                 memory  // CoreDNS's, after the scrapes
+	memQuiet            memory  // CoreDNS's, after the CPU window, before any scrape of the measurement
 	m0, m1              metrics // scrapes before and after
-	scrapeErr           error   // either scrape failed: no metrics
+	scrapeErr           error   // the second scrape failed: no metrics
+	sinceStart          bool    // the first scrape failed: m0 is zero, the figures count from start-up
 	accepted, requests  uint64  // at the backend, in the window
 	open, peak          int64   // backend connections held at the end, and at most
 	fds                 int     // this process's descriptors at the end
@@ -69,14 +71,14 @@ func target(has, ok bool, what string) string {
 	return fmt.Sprintf("  target %s: %s", what, verdict(ok))
 }
 
-// measure waits for the schedule to settle, then measures over e.window().
-// The scrapes lie outside the CPU window (with 100,000 targets a scrape is
-// itself work) but inside the lateness window, which they bound.
+// measure waits for the schedule to settle, then measures CoreDNS's CPU
+// over e.window() with no scrape of /metrics in or just before it (with
+// 100,000 targets a scrape and the garbage it leaves are work of their
+// own), then probe lateness and rounds over a second window, between two
+// scrapes. RSS is read after the second scrape, as Prometheus would leave it.
 func (r *scaleRun) measure(e estate, be *scaleBackend) (window, error) {
 	var w window
 	time.Sleep(e.settle())
-	w.m0, w.scrapeErr = scrape(r.metricsURL)
-	time.Sleep(2 * time.Second) // the scrape's garbage collected outside the CPU window
 	c0, err := readCPU(r.c.pid())
 	if err != nil {
 		return w, err
@@ -93,12 +95,14 @@ func (r *scaleRun) measure(e estate, be *scaleBackend) (window, error) {
 	w.accepted, w.requests = be.accepted.Load()-a0, be.requests.Load()-q0
 	w.user, w.sys, w.total = c1.cores(c0, w.d)
 	w.benchUser, w.benchSys, _ = s1.cores(s0, w.d)
-	w.mem = readMemory(r.c.pid())
+	w.memQuiet = readMemory(r.c.pid())
 	w.open, w.peak, w.fds = be.open.Load(), be.peak.Load(), openFiles()
-	m1, err := scrape(r.metricsURL)
-	if w.scrapeErr == nil {
-		w.m1, w.scrapeErr = m1, err
+	if w.m0, err = scrape(r.metricsURL); err != nil {
+		w.sinceStart, w.m0 = true, metrics{}
 	}
+	time.Sleep(e.window())
+	w.m1, w.scrapeErr = scrape(r.metricsURL)
+	w.mem = readMemory(r.c.pid())
 	return w, nil
 }
 
@@ -106,7 +110,7 @@ func (r *scaleRun) measure(e estate, be *scaleBackend) (window, error) {
 // targets too.
 func (r *scaleRun) report(e estate, w window, base float64, label string, targets bool) {
 	p := "  [" + label + "] "
-	fmt.Printf("%sCoreDNS CPU %.3f of one core (utime %.3f + stime %.3f, /proc/PID/stat) over %s%s\n", p, w.total, w.user, w.sys,
+	fmt.Printf("%sCoreDNS CPU %.3f of one core (utime %.3f + stime %.3f, /proc/PID/stat) over %s, no scrape in it%s\n", p, w.total, w.user, w.sys,
 		w.d.Round(time.Millisecond), target(targets && e.cpuMax > 0, w.total <= e.cpuMax, fmt.Sprintf("<= %.2f", e.cpuMax)))
 	if targets && e.utimeMax > 0 {
 		fmt.Printf("%sCoreDNS utime %.3f of one core  target <= %.2f: %s\n", p, w.user, e.utimeMax, verdict(w.user <= e.utimeMax))
@@ -116,20 +120,40 @@ func (r *scaleRun) report(e estate, w window, base float64, label string, target
 		limit = base + e.rssPerTargetKB*float64(e.targets)/1024
 		how = fmt.Sprintf("<= baseline %.1f MB + %g KB x %d = %.0f MB", base, e.rssPerTargetKB, e.targets, limit)
 	}
-	fmt.Printf("%s%s; Go heap in use %.0f MB, stacks %.0f MB; goroutines %.0f%s\n", p, w.mem, w.m1.heapInuseMB, w.m1.stackMB,
-		w.m1.goroutines, target(targets && limit > 0, w.mem.rss <= limit, how))
+	goStats := fmt.Sprintf("Go heap in use %.0f MB, stacks %.0f MB; goroutines %.0f", w.m1.heapInuseMB, w.m1.stackMB, w.m1.goroutines)
+	if w.scrapeErr != nil {
+		goStats = "Go heap, stacks and goroutines unknown"
+	}
+	fmt.Printf("%s%s after two scrapes of /metrics (%.1f MB before them); %s%s\n", p, w.mem, w.memQuiet.rss, goStats,
+		target(targets && limit > 0, w.mem.rss <= limit, how))
 	r.reportProbes(e, w, p)
 	sec := w.d.Seconds()
 	fmt.Printf("%sbackend (this process): %.0f connections/s, %.0f HTTP requests/s; %d connections held (peak %d), %d descriptors open of the limit; CPU %.3f (utime %.3f + stime %.3f)\n",
 		p, float64(w.accepted)/sec, float64(w.requests)/sec, w.open, w.peak, w.fds, w.benchUser+w.benchSys, w.benchUser, w.benchSys)
 	if targets && e.degraded {
-		fmt.Printf("  watch degraded by the descriptor limit: coredns_failover_unwatched_targets %.0f of %d targets\n", w.m1.unwatched, e.targets)
+		fmt.Printf("  watch degraded by the descriptor limit: coredns_failover_unwatched_targets %s of %d targets\n", known(w, w.m1.unwatched), e.targets)
 		fmt.Printf("  backend descriptors: peak %d connections held (%d descriptors open at the end)  target within this process's limit of %d: %s\n",
 			w.peak, w.fds, fileLimit(), verdict(uint64(w.peak)+uint64(w.fds-int(w.open)) < fileLimit()))
 	}
 	if targets && e.delivered {
 		r.reportDelivered(e, w)
 	}
+}
+
+// span says what the differences between the scrapes cover.
+func (w window) span() string {
+	if w.sinceStart {
+		return "since start-up (the first scrape failed)"
+	}
+	return fmt.Sprintf("in the %.1fs between the scrapes", w.m1.at.Sub(w.m0.at).Seconds())
+}
+
+// known formats a figure from the second scrape, if it was read.
+func known(w window, v float64) string {
+	if w.scrapeErr != nil {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.0f", v)
 }
 
 // reportProbes prints what CoreDNS's metrics say of probing in the window.
@@ -139,17 +163,18 @@ func (r *scaleRun) reportProbes(e estate, w window, p string) {
 			target(e.latenessMax > 0, false, fmt.Sprintf("p99 < %s", e.latenessMax)))
 		return
 	}
-	fmt.Printf("%s/metrics: %.1f MB, served in %s and %s (the window's bounds)\n", p, float64(w.m1.bytes)/1e6,
+	fmt.Printf("%s/metrics: %.1f MB, served in %s and %s (the window's bounds; 0s: failed)\n", p, float64(w.m1.bytes)/1e6,
 		w.m0.took.Round(time.Millisecond), w.m1.took.Round(time.Millisecond))
 	late := w.m1.lateness
 	p99 := late.quantileSeconds(w.m0.lateness, .99)
-	fmt.Printf("%sprobe lateness p50 <= %s, p99 <= %s (bucket bounds; p99 interpolated %.1fms) over %.0f rounds%s\n", p,
+	fmt.Printf("%sprobe lateness p50 <= %s, p99 <= %s (bucket bounds; p99 interpolated %.1fms) over %.0f rounds %s%s\n", p,
 		late.quantile(w.m0.lateness, .5), late.quantile(w.m0.lateness, .99), 1000*late.interpolated(w.m0.lateness, .99),
-		late.count-w.m0.lateness.count, target(e.latenessMax > 0, p99 <= e.latenessMax.Seconds(), fmt.Sprintf("p99 < %s", e.latenessMax)))
+		late.count-w.m0.lateness.count, w.span(), target(e.latenessMax > 0, p99 <= e.latenessMax.Seconds(), fmt.Sprintf("p99 < %s", e.latenessMax)))
 	// Counts, not rates: the scrapes' window is no whole number of intervals,
-	// and with a 10 s interval the rounds bunch into its first 5 s.
-	fmt.Printf("%sprobe rounds in the %.1fs between the scrapes: %.0f passed, %.0f failed; unwatched targets %.0f; targets down %d, transitions to down since start %.0f\n",
-		p, w.m1.at.Sub(w.m0.at).Seconds(), w.m1.probesOK-w.m0.probesOK, w.m1.probesFailed-w.m0.probesFailed,
+	// and with a 10 s interval the rounds may bunch (first rounds are spread
+	// over 5 s only).
+	fmt.Printf("%sprobe rounds %s: %.0f passed, %.0f failed; unwatched targets %.0f; targets down %d, transitions to down since start %.0f\n",
+		p, w.span(), w.m1.probesOK-w.m0.probesOK, w.m1.probesFailed-w.m0.probesFailed,
 		w.m1.unwatched, w.m1.targetsDown, w.m1.transitionsDown)
 }
 
@@ -164,7 +189,7 @@ func (r *scaleRun) reportDelivered(e estate, w window) {
 	}
 	fmt.Printf("  checks delivered: %.0f/s at the backend over %s vs %.0f/s expected (targets / interval)  target every check (>= 97%% of expected, for the schedule's jitter): %s\n",
 		got, w.d.Round(time.Millisecond), want, verdict(got >= .97*want))
-	fmt.Printf("  failed probe rounds between the scrapes: %.0f  target none: %s\n", failed, verdict(failed == 0))
+	fmt.Printf("  failed probe rounds %s: %.0f  target none: %s\n", w.span(), failed, verdict(failed == 0))
 	fmt.Printf("  targets marked down: %d series of coredns_failover_target_up at 0, %.0f transitions_total{to=\"down\"}  target none: %s\n",
 		w.m1.targetsDown, w.m1.transitionsDown, verdict(w.scrapeErr == nil && w.m1.targetsDown == 0 && w.m1.transitionsDown == 0))
 }

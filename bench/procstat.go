@@ -151,18 +151,19 @@ type metrics struct {
 // no gzip, which would cost CoreDNS CPU.
 var scrapeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true}, Timeout: 30 * time.Second}
 
-// scrape reads CoreDNS's metrics, trying three times: the prometheus plugin
+// scrape reads CoreDNS's metrics, trying five times: the prometheus plugin
 // cuts a response that takes more than 5 s to write, as one may on a busy
 // machine with many targets.
 func scrape(url string) (metrics, error) {
 	var err error
-	for try := 1; try <= 3; try++ {
+	for try := 1; try <= 5; try++ {
 		var m metrics
 		start := time.Now()
 		if m, err = scrapeOnce(url); err == nil {
 			return m, nil
 		}
 		fmt.Printf("  (scrape %d of /metrics failed after %s: %v)\n", try, time.Since(start).Round(time.Millisecond), err)
+		time.Sleep(2 * time.Second)
 	}
 	return metrics{}, err
 }
