@@ -127,18 +127,35 @@ func (b *bench) throughput(runs int, each time.Duration) error {
 	}
 
 	fmt.Printf("Throughput: dnsperf (CPU %s) against CoreDNS (CPU %s), %s per run, %d alternations\n", b.clientCPU, b.coreCPU, each, runs)
+	results, err := b.alternate(c.addr, files, runs, each)
+	if err != nil {
+		return err
+	}
+	summarize(results)
+	return nil
+}
+
+// alternate runs dnsperf against the pool name and the hosts record in
+// turn, runs times each.
+func (b *bench) alternate(server string, files map[string]string, runs int, each time.Duration) (map[string][]dnsperfResult, error) {
 	fmt.Printf("  %-7s %10s %10s %10s %10s\n", "run", "QPS", "avg ms", "p99~ ms", "max ms")
 	results := map[string][]dnsperfResult{}
 	for i := range runs {
 		for _, kind := range []string{"pool", "static"} {
-			r, err := b.dnsperf(c.addr, files[kind], each)
+			r, err := b.dnsperf(server, files[kind], each)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			results[kind] = append(results[kind], r)
 			fmt.Printf("  %-7s %10.0f %10.3f %10.3f %10.3f\n", fmt.Sprintf("%s%d", kind, i+1), r.qps, r.avg*1e3, r.p99ish()*1e3, r.max*1e3)
 		}
 	}
+	return results, nil
+}
+
+// summarize prints the means of the pool and static runs and their ratio
+// against the target.
+func summarize(results map[string][]dnsperfResult) {
 	mean := func(rs []dnsperfResult, f func(dnsperfResult) float64) (m, lo, hi float64) {
 		lo, hi = math.Inf(1), math.Inf(-1)
 		for _, r := range rs {
@@ -157,5 +174,4 @@ func (b *bench) throughput(runs int, each time.Duration) error {
 	fmt.Printf("  pool   mean %.0f QPS (runs %.0f-%.0f), p99~ %.3f ms\n", pq, plo, phi, pp*1e3)
 	fmt.Printf("  static mean %.0f QPS (runs %.0f-%.0f), p99~ %.3f ms\n", sq, slo, shi, sp*1e3)
 	fmt.Printf("  ratio pool/static QPS %.3f (noise band %.3f-%.3f)  target >= 1.00: %s\n", ratio, plo/shi, phi/slo, verdict(ratio >= 1))
-	return nil
 }
