@@ -252,8 +252,13 @@ func TestMonitorConfirmationSpacing(t *testing.T) {
 	}{
 		{"refused", true, []scripted{fail(ReasonRefused), fail(ReasonRefused), fail(ReasonRefused)}, []bool{true, true}},
 		// A reset may come after the connection was accepted (a proxy failing
-		// a request): a symptom, not proof that nothing listens.
-		{"reset", true, []scripted{fail(ReasonReset), fail(ReasonReset), fail(ReasonReset)}, []bool{false, false}},
+		// a request): a symptom, not proof that nothing listens. Only the
+		// round after a woken one comes early, to look for the proof.
+		{"reset", true, []scripted{fail(ReasonReset), fail(ReasonReset), fail(ReasonReset)}, []bool{true, false}},
+		// A process that is exiting resets the connections its listener had
+		// not accepted yet, then refuses new ones.
+		{"reset, then refused", true, []scripted{fail(ReasonReset), fail(ReasonRefused), fail(ReasonRefused)}, []bool{true, true}},
+		{"timeout, then refused", true, []scripted{fail(ReasonTimeout), fail(ReasonRefused), fail(ReasonRefused)}, []bool{false, false}},
 		{"timeout", true, []scripted{fail(ReasonTimeout), fail(ReasonTimeout), fail(ReasonTimeout)}, []bool{false, false}},
 		{"status", true, []scripted{fail("status 503"), fail(ReasonRefused), fail(ReasonRefused)}, []bool{false, false}},
 		{"refused, then a soft failure", true, []scripted{fail(ReasonRefused), fail(ReasonSlow), fail(ReasonRefused)}, []bool{true, false}},

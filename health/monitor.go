@@ -31,6 +31,13 @@ const MaxStartSpread = 5 * time.Second
 // instead of FastInterval, for as long as they keep failing that way; any
 // other failure (timeout, status, mismatch, slow, tls...) brings back
 // FastInterval, and a success ends the streak as always.
+//
+// A woken round whose TCP-based checks were reset rather than refused
+// (a dying process's listener drops the connections it had not accepted
+// yet, so a connect made while the process exits is reset) is followed by
+// one round this far apart too; if that one is refused, the evidence is
+// hard from there on, and otherwise FastInterval applies (a proxy failing
+// requests with resets costs one early round).
 const HardEvidenceSpacing = 50 * time.Millisecond
 
 // Spec is everything that decides one target's health. Targets with equal
@@ -106,6 +113,7 @@ type Monitor struct {
 	woken bool      // the watched connection ended: the next round is due at once
 
 	hard      bool // confirming a failure with hard evidence; only rounds touch it
+	suspect   bool // a woken round was reset: the next round looks for hard evidence; only rounds touch it
 	unwatched bool // the watch budget left the target unwatched; only rounds and Release touch it
 
 	watchMu  sync.Mutex
@@ -378,7 +386,7 @@ func (m *Monitor) round(woke bool, due time.Time) time.Time {
 	if !woke {
 		probeLateness.Observe(start.Sub(due).Seconds())
 	}
-	r, sample, refused := m.probe()
+	r, sample, ev := m.probe()
 	end := time.Now()
 	if m.stopped() {
 		return end // cut short by shutdown: not a verdict on the target
@@ -395,10 +403,13 @@ func (m *Monitor) round(woke bool, due time.Time) time.Time {
 		m.recovered = before == Down && s == Up
 	}
 	m.passed = m.passed || s == Up
-	// Hard evidence starts with a refused round the watch woke and lasts
+	// Hard evidence starts with a refused round the watch woke (or the round
+	// after a woken one that was reset, see HardEvidenceSpacing) and lasts
 	// while the failure streak goes on with refusals.
-	m.hard = (m.hard || woke) && refused && s == Up && m.tracker.Pending()
-	next, spacing := m.next(start, end, m.hard)
+	confirming := s == Up && m.tracker.Pending()
+	m.hard = (m.hard || m.suspect || woke) && ev == refusedEvidence && confirming
+	m.suspect = woke && ev == resetEvidence && confirming
+	next, spacing := m.next(start, end, m.hard || m.suspect)
 	m.schedule(next, spacing)
 	for _, sub := range m.subs {
 		sub.fn(m.update(r, changed, false))
@@ -557,16 +568,15 @@ func (m *Monitor) stopped() bool {
 }
 
 // probe runs every check once, concurrently, and combines their results;
-// rtt is the round's round-trip time sample (see roundRTT). refused says
-// the round failed and every TCP-based check was refused: nothing listens
-// (see HardEvidenceSpacing).
-func (m *Monitor) probe() (r Result, rtt time.Duration, refused bool) {
+// rtt is the round's round-trip time sample (see roundRTT), and ev what a
+// failed round says of the target's process (see HardEvidenceSpacing).
+func (m *Monitor) probe() (r Result, rtt time.Duration, ev evidence) {
 	ctx, cancel := m.operation(m.spec.Timeout)
 	defer m.endOperation(cancel)
 	checks := m.spec.Checks
 	if len(checks) == 1 {
 		r := checks[0].Probe(ctx, m.spec.Addr, m.spec.Port)
-		return r, roundRTT([]Result{r}), !r.OK && hardFailure(checks[0], r)
+		return r, roundRTT([]Result{r}), evidenceOf(checks[0], r)
 	}
 	results := make([]Result, len(checks))
 	var wg sync.WaitGroup
@@ -575,23 +585,47 @@ func (m *Monitor) probe() (r Result, rtt time.Duration, refused bool) {
 	}
 	wg.Wait()
 	r = combine(results, m.spec.Require)
-	refused = !r.OK
+	if r.OK {
+		return r, roundRTT(results), noEvidence
+	}
+	ev = refusedEvidence
 	tcp := 0
 	for i, c := range checks {
 		if c.watchable() {
 			tcp++
-			refused = refused && hardFailure(c, results[i])
+			ev = min(ev, evidenceOf(c, results[i]))
 		}
 	}
-	return r, roundRTT(results), refused && tcp > 0
+	if tcp == 0 {
+		ev = noEvidence
+	}
+	return r, roundRTT(results), ev
 }
 
-// hardFailure says a result of check c is the kernel's word that nothing
-// listens: a TCP-based check whose connection was refused. (A reset can
-// come after the connection was accepted, say from a proxy failing a
-// request: a symptom, not that proof.)
-func hardFailure(c *Check, r Result) bool {
-	return c.watchable() && !r.OK && r.Reason == ReasonRefused
+// evidence is what a failed round says of the target's process, from the
+// weakest to the strongest.
+type evidence int
+
+const (
+	noEvidence      evidence = iota
+	resetEvidence            // every TCP-based check refused or reset
+	refusedEvidence          // every TCP-based check refused: nothing listens
+)
+
+// evidenceOf grades a result of check c. A refused connection is the
+// kernel's word that nothing listens. A reset is weaker: it comes when a
+// dying process's listener drops a connection it had not accepted yet,
+// but also from a proxy failing a request, a symptom rather than proof.
+func evidenceOf(c *Check, r Result) evidence {
+	switch {
+	case !c.watchable() || r.OK:
+		return noEvidence
+	case r.Reason == ReasonRefused:
+		return refusedEvidence
+	case r.Reason == ReasonReset:
+		return resetEvidence
+	}
+	return noEvidence
 }
 
 // combine passes when at least require results passed (0: all). A failure
