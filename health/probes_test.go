@@ -319,22 +319,34 @@ func TestGRPCSHealth(t *testing.T) {
 // serveDNS serves mux over UDP and TCP on one loopback port until the test ends.
 func serveDNS(t *testing.T, mux *dns.ServeMux) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := portOfAddr(t, pc.LocalAddr().String())
-	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
-	if err != nil {
-		pc.Close()
-		t.Fatal(err)
-	}
+	pc, ln, port := listenUDPAndTCP(t)
 	udp := &dns.Server{PacketConn: pc, Handler: mux}
 	tcp := &dns.Server{Listener: ln, Handler: mux}
 	go udp.ActivateAndServe()
 	go tcp.ActivateAndServe()
 	t.Cleanup(func() { udp.Shutdown(); tcp.Shutdown() })
 	return port
+}
+
+// listenUDPAndTCP listens on one port of 127.0.0.1 for UDP and TCP. A
+// free UDP port may be taken for TCP (another test's connection, say):
+// then it tries another.
+func listenUDPAndTCP(t *testing.T) (net.PacketConn, net.Listener, string) {
+	t.Helper()
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := portOfAddr(t, pc.LocalAddr().String())
+		ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+		if err == nil {
+			return pc, ln, port
+		}
+		pc.Close()
+	}
+	t.Fatal("No port of 127.0.0.1 free for both UDP and TCP in 20 tries")
+	return nil, nil, ""
 }
 
 // serveTestDNS serves on a loopback port: good.example.org A 192.0.2.1,
