@@ -115,25 +115,13 @@ func TestProbeBenchServer(t *testing.T) {
 		}
 		return ln
 	}
-	accept := func(ln net.Listener, handle func(net.Conn)) {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}
 	ports := map[string]net.Listener{}
 
 	ports["tcp"] = listen()
-	go accept(ports["tcp"], func(net.Conn) {})
+	go acceptEach(ports["tcp"], func(net.Conn) {})
 
 	ports["pingpong"] = listen()
-	go accept(ports["pingpong"], func(c net.Conn) {
+	go acceptEach(ports["pingpong"], func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(5 * time.Second))
 		line, _ := bufio.NewReader(c).ReadString('\n')
 		if line == "PING\r\n" {
@@ -142,7 +130,7 @@ func TestProbeBenchServer(t *testing.T) {
 	})
 
 	ports["tls"] = listen()
-	go accept(tls.NewListener(ports["tls"], tlsCfg), func(c net.Conn) {
+	go acceptEach(tls.NewListener(ports["tls"], tlsCfg), func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(5 * time.Second))
 		c.(*tls.Conn).Handshake()
 	})

@@ -57,6 +57,21 @@ func portOfAddr(t *testing.T, addr string) string {
 	return port
 }
 
+// acceptEach hands every connection ln accepts to handle, in its own
+// goroutine, and closes it after; it returns when ln is closed.
+func acceptEach(ln net.Listener, handle func(net.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			handle(c)
+		}()
+	}
+}
+
 // serveTCP accepts connections on 127.0.0.1 and hands each to handle, in
 // its own goroutine, until the test ends or the listener is closed.
 func serveTCP(t *testing.T, handle func(net.Conn)) (net.Listener, string) {
@@ -66,18 +81,7 @@ func serveTCP(t *testing.T, handle func(net.Conn)) (net.Listener, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
+	go acceptEach(ln, handle)
 	return ln, portOfAddr(t, ln.Addr().String())
 }
 
