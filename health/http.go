@@ -117,49 +117,9 @@ func newHTTPProber(u *url.URL, o *options, cfg CheckConfig) (*httpProber, string
 		}
 	}
 
-	transport := &http.Transport{
-		Proxy:                  nil, // a health check must reach the target itself, never an environment proxy
-		DialContext:            (&resettingDialer{net.Dialer{Timeout: cfg.Timeout}}).DialContext,
-		TLSHandshakeTimeout:    cfg.Timeout,
-		ResponseHeaderTimeout:  cfg.Timeout,
-		MaxResponseHeaderBytes: MaxBodyBytes,
-		DisableCompression:     true,
-		// A fresh connection per probe tests what a new client would see.
-		DisableKeepAlives: true,
-	}
-	digest := ""
-	if u.Scheme == "https" {
-		tlsCfg, d, err := tlsConfig(o, hostOnly(p.host), cfg.Root)
-		if err != nil {
-			return nil, "", err
-		}
-		transport.TLSClientConfig, digest = tlsCfg, d
-	}
-	p.transport = transport
-	p.tls, p.timeout = transport.TLSClientConfig, cfg.Timeout
-	if redirects == 0 {
-		p.head, p.request = p.buildHead()
-	}
-	p.client = &http.Client{
-		Transport: transport,
-		Timeout:   cfg.Timeout,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) > redirects {
-				return http.ErrUseLastResponse // not followed: the 3xx status decides
-			}
-			// Follow only within the target: a relative Location (same address)
-			// or one naming the check's host, which goes to the target's address
-			// with that Host. Anything else would probe another server.
-			target := via[0].URL.Host
-			switch {
-			case req.URL.Host == target:
-			case strings.EqualFold(req.URL.Host, p.host) && req.URL.Scheme == via[0].URL.Scheme:
-				req.Host, req.URL.Host = p.host, target
-			default:
-				return http.ErrUseLastResponse
-			}
-			return nil
-		},
+	digest, err := p.buildClient(o, cfg, redirects)
+	if err != nil {
+		return nil, "", err
 	}
 	return p, digest, nil
 }
@@ -272,3 +232,53 @@ func (p *httpProber) statusOK(code int) bool {
 }
 
 func (p *httpProber) Close() { p.transport.CloseIdleConnections() }
+
+// buildClient makes the transport and client of the probes that follow
+// redirects, and the request bytes of those that do not (see exchange);
+// digest identifies the TLS configuration's files.
+func (p *httpProber) buildClient(o *options, cfg CheckConfig, redirects int) (digest string, err error) {
+	transport := &http.Transport{
+		Proxy:                  nil, // a health check must reach the target itself, never an environment proxy
+		DialContext:            (&resettingDialer{net.Dialer{Timeout: cfg.Timeout}}).DialContext,
+		TLSHandshakeTimeout:    cfg.Timeout,
+		ResponseHeaderTimeout:  cfg.Timeout,
+		MaxResponseHeaderBytes: MaxBodyBytes,
+		DisableCompression:     true,
+		// A fresh connection per probe tests what a new client would see.
+		DisableKeepAlives: true,
+	}
+	if p.scheme == "https" {
+		tlsCfg, d, err := tlsConfig(o, hostOnly(p.host), cfg.Root)
+		if err != nil {
+			return "", err
+		}
+		transport.TLSClientConfig, digest = tlsCfg, d
+	}
+	p.transport = transport
+	p.tls, p.timeout = transport.TLSClientConfig, cfg.Timeout
+	if redirects == 0 {
+		p.head, p.request = p.buildHead()
+	}
+	p.client = &http.Client{
+		Transport: transport,
+		Timeout:   cfg.Timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > redirects {
+				return http.ErrUseLastResponse // not followed: the 3xx status decides
+			}
+			// Follow only within the target: a relative Location (same address)
+			// or one naming the check's host, which goes to the target's address
+			// with that Host. Anything else would probe another server.
+			target := via[0].URL.Host
+			switch {
+			case req.URL.Host == target:
+			case strings.EqualFold(req.URL.Host, p.host) && req.URL.Scheme == via[0].URL.Scheme:
+				req.Host, req.URL.Host = p.host, target
+			default:
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
+	return digest, nil
+}
