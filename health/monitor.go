@@ -1,11 +1,9 @@
 package health
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -147,61 +145,6 @@ var registry = struct {
 	sync.Mutex
 	monitors map[string]*Monitor
 }{monitors: map[string]*Monitor{}}
-
-// engine runs the monitors: it starts with the first one and stops with
-// the last, so that a process without targets runs nothing. Its fields
-// change with registry held; monitors use them only while they run.
-var engine probeEngine
-
-type probeEngine struct {
-	sched   *scheduler
-	watches *poller      // nil when the watch cannot work here
-	live    int          // monitors acquired and not fully released
-	budget  int64        // watch connections allowed (watchBudget, read at start)
-	watched atomic.Int64 // watch connections open or being opened
-}
-
-// start starts the scheduler and the poller if they are not running.
-func (e *probeEngine) start() {
-	if e.sched != nil {
-		return
-	}
-	p, err := newPoller()
-	if err != nil {
-		logger.Warningf("The connection watch is off: %v", err)
-	}
-	e.watches = p
-	e.budget = int64(watchBudget())
-	e.sched = newScheduler(maxWorkers())
-}
-
-// stop stops them; no monitor may be left.
-func (e *probeEngine) stop() {
-	e.sched.close()
-	if e.watches != nil {
-		e.watches.close()
-	}
-	e.sched, e.watches = nil, nil
-}
-
-// reserveWatch takes a place in the watch budget, if one is left.
-func (e *probeEngine) reserveWatch() bool {
-	if e.watched.Add(1) > e.budget {
-		e.watched.Add(-1)
-		return false
-	}
-	return true
-}
-
-func (e *probeEngine) releaseWatch() { e.watched.Add(-1) }
-
-// maxWorkers bounds the probe rounds running at once. Each holds at least
-// one descriptor while it runs, and a round whose probes wait out their
-// timeout holds its worker that long: a quarter of the descriptor limit
-// (the watch may take half) leaves room for both, and for the DNS server.
-func maxWorkers() int {
-	return min(max(descriptorLimit()/4, 64), 4096)
-}
 
 // Acquire returns the running Monitor for spec, starting one if there is
 // none. Every Acquire needs a Release. Because a Corefile reload acquires
@@ -450,81 +393,6 @@ func (m *Monitor) next(start, end time.Time, hard bool) (due time.Time, spacing 
 		return start.Add(HardEvidenceSpacing), HardEvidenceSpacing
 	}
 	return start.Add(fast), fast
-}
-
-// arm opens the watch connection to the port of the first TCP-based check,
-// if none is open, within the process's watch budget (see watchBudget). It
-// runs after a successful probe, so a DOWN target gets no extra connection
-// attempts.
-func (m *Monitor) arm() {
-	if m.watching.Load() {
-		return
-	}
-	for _, c := range m.spec.Checks {
-		if !c.watchable() || m.watches == nil {
-			continue
-		}
-		if !m.engine.reserveWatch() {
-			m.setUnwatched(true)
-			return
-		}
-		dst := netip.AddrPortFrom(m.spec.Addr, cmp.Or(m.spec.Port, c.port))
-		dialer := resettingDialer{net.Dialer{Timeout: m.spec.Timeout}}
-		ctx, cancel := m.operation(m.spec.Timeout)
-		conn, err := dialer.dial(ctx, dst)
-		m.endOperation(cancel)
-		if err != nil {
-			m.engine.releaseWatch()
-			return
-		}
-		m.setUnwatched(false)
-		m.watchMu.Lock()
-		defer m.watchMu.Unlock()
-		stop, err := m.watches.add(conn, m.watchEnded)
-		if err != nil {
-			conn.Close()
-			m.engine.releaseWatch()
-			return
-		}
-		m.unwatch = stop
-		m.watching.Store(true)
-		return
-	}
-}
-
-// watchEnded is called when the target closed or reset the watched
-// connection: the next round is due at once.
-func (m *Monitor) watchEnded() {
-	m.disarm()
-	m.sched.now(m)
-}
-
-// disarm closes the watch connection, if one is open.
-func (m *Monitor) disarm() {
-	m.watchMu.Lock()
-	stop := m.unwatch
-	m.unwatch = nil
-	m.watching.Store(false)
-	m.watchMu.Unlock()
-	if stop != nil {
-		stop()
-		m.engine.releaseWatch()
-	}
-}
-
-// setUnwatched notes whether the target goes unwatched for the watch
-// budget, for the metric.
-func (m *Monitor) setUnwatched(over bool) {
-	if m.unwatched == over {
-		return
-	}
-	m.unwatched = over
-	if over {
-		unwatchedTargets.Inc()
-		overBudget(m.engine.budget)
-	} else {
-		unwatchedTargets.Dec()
-	}
 }
 
 // operation bounds one network operation of the monitor (a round's

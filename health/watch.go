@@ -1,6 +1,9 @@
 package health
 
 import (
+	"cmp"
+	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -34,4 +37,79 @@ func overBudget(budget int64) {
 	budgetLogged.Do(func() {
 		logger.Warningf("Watching at most %d idle connections (half the file-descriptor limit): targets beyond that are probed on their schedule only, without the watch (see the metric coredns_failover_unwatched_targets)", budget)
 	})
+}
+
+// arm opens the watch connection to the port of the first TCP-based check,
+// if none is open, within the process's watch budget (see watchBudget). It
+// runs after a successful probe, so a DOWN target gets no extra connection
+// attempts.
+func (m *Monitor) arm() {
+	if m.watching.Load() {
+		return
+	}
+	for _, c := range m.spec.Checks {
+		if !c.watchable() || m.watches == nil {
+			continue
+		}
+		if !m.engine.reserveWatch() {
+			m.setUnwatched(true)
+			return
+		}
+		dst := netip.AddrPortFrom(m.spec.Addr, cmp.Or(m.spec.Port, c.port))
+		dialer := resettingDialer{net.Dialer{Timeout: m.spec.Timeout}}
+		ctx, cancel := m.operation(m.spec.Timeout)
+		conn, err := dialer.dial(ctx, dst)
+		m.endOperation(cancel)
+		if err != nil {
+			m.engine.releaseWatch()
+			return
+		}
+		m.setUnwatched(false)
+		m.watchMu.Lock()
+		defer m.watchMu.Unlock()
+		stop, err := m.watches.add(conn, m.watchEnded)
+		if err != nil {
+			conn.Close()
+			m.engine.releaseWatch()
+			return
+		}
+		m.unwatch = stop
+		m.watching.Store(true)
+		return
+	}
+}
+
+// watchEnded is called when the target closed or reset the watched
+// connection: the next round is due at once.
+func (m *Monitor) watchEnded() {
+	m.disarm()
+	m.sched.now(m)
+}
+
+// disarm closes the watch connection, if one is open.
+func (m *Monitor) disarm() {
+	m.watchMu.Lock()
+	stop := m.unwatch
+	m.unwatch = nil
+	m.watching.Store(false)
+	m.watchMu.Unlock()
+	if stop != nil {
+		stop()
+		m.engine.releaseWatch()
+	}
+}
+
+// setUnwatched notes whether the target goes unwatched for the watch
+// budget, for the metric.
+func (m *Monitor) setUnwatched(over bool) {
+	if m.unwatched == over {
+		return
+	}
+	m.unwatched = over
+	if over {
+		unwatchedTargets.Inc()
+		overBudget(m.engine.budget)
+	} else {
+		unwatchedTargets.Dec()
+	}
 }
