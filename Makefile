@@ -48,8 +48,9 @@ DNS_PORT ?= 1053
 demo: coredns
 	$(GO) run ./demo -coredns $(COREDNS) -dns-port $(DNS_PORT)
 
-# Throughput vs hosts, query-path cost, detection times and 10,000 targets:
-# the figures of BENCHMARKS.md (about five minutes; installs dnsperf if missing).
+# Throughput vs hosts, query-path cost, detection times, and estates of
+# 10,000 to 100,000 targets: the figures of BENCHMARKS.md (about ten
+# minutes; installs dnsperf if missing).
 bench:
 	bench/run.sh
 
