@@ -27,8 +27,22 @@ type Result struct {
 	// mismatch) or what the reply lacked ("status 503, want 200-299"). It
 	// never holds body bytes or header values, which may be secrets, and
 	// is at most MaxDetail bytes. Empty on success.
-	Detail   string
+	Detail string
+	// Duration is how long the whole probe took.
 	Duration time.Duration
+	// RTT is the part of a successful probe that measures the target's
+	// responsiveness, as each check type defines it (see measuredRTT); 0
+	// when the prober does not say, and then Duration stands for it.
+	RTT time.Duration
+}
+
+// measuredRTT is the round-trip time a successful result stands for: what
+// its prober measured, or else its whole duration.
+func (r Result) measuredRTT() time.Duration {
+	if r.RTT > 0 {
+		return r.RTT
+	}
+	return r.Duration
 }
 
 // A Prober checks one destination. Probe must honour ctx's deadline and

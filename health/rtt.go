@@ -29,7 +29,7 @@ func ewma(prev, sample time.Duration) time.Duration {
 }
 
 // roundRTT is a round's round-trip time sample: its checks run in parallel,
-// so the slowest of those that passed. A failed check's duration is not the
+// so the slowest of those that passed (each by its measuredRTT). A failed check's duration is not the
 // target's (a timeout measures the timeout), so a round that passed on
 // require N of M does not count those; a round without a passed check has
 // no sample (0).
@@ -37,7 +37,7 @@ func roundRTT(results []Result) time.Duration {
 	var slowest time.Duration
 	for _, r := range results {
 		if r.OK {
-			slowest = max(slowest, r.Duration)
+			slowest = max(slowest, r.measuredRTT())
 		}
 	}
 	return slowest
