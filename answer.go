@@ -24,7 +24,7 @@ var answerResults = [...]string{"healthy", "fail_open", "servfail", "nodata"}
 // state changes and read lock-free on the query path; apart from the
 // round-robin counter it is never modified after it is published.
 type answer struct {
-	ips     []net.IP // candidates, in configuration order
+	ips     []net.IP // candidates, in configuration order (policy fastest: fastest first)
 	weights []int    // of the candidates, for weighted and hash
 	ttl     uint32
 	result  int
@@ -42,7 +42,7 @@ func (a *answer) pick(p policy, max int, client []byte, buf *[maxPick]net.IP) []
 		n = max
 	}
 	switch p {
-	case policyPriority:
+	case policyPriority, policyFastest:
 		return a.ips[:n]
 	case policyFirst:
 		return a.ips[:1]

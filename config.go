@@ -60,9 +60,11 @@ type poolConfig struct {
 	ttl      uint32
 
 	policy      policy
-	maxAnswers  int // 0: no cap
-	minHealthy  int // UP targets a tier needs, or
-	minPercent  int // percent of its targets that must be UP (0: use minHealthy)
+	maxAnswers  int           // 0: no cap
+	margin      fastestMargin // policy fastest: when another target wins
+	slowRTT     time.Duration // a target slower than this (smoothed RTT) is slow; 0: off
+	minHealthy  int           // UP targets a tier needs, or
+	minPercent  int           // percent of its targets that must be UP (0: use minHealthy)
 	allDown     allDownPolicy
 	fallback    [families][]net.IP // all_down fallback addresses
 	startDown   bool               // targets count as down until their first verdict

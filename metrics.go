@@ -29,6 +29,14 @@ var (
 			"as an exponentially weighted moving average with factor %g. Absent until the target passes a probe round.", health.RTTFactor),
 	}, []string{"pool", "target"})
 
+	targetSlow = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "failover",
+		Name:      "target_slow",
+		Help: "Gauge of whether each target is slow: 1 when its smoothed round-trip time went over the pool's slow_rtt " +
+			"and has not yet come back below 80 % of it, else 0. Only for pools with slow_rtt.",
+	}, []string{"pool", "target"})
+
 	probesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "failover",
@@ -101,6 +109,7 @@ func releaseSeries(p *pool) {
 			labels := prometheus.Labels{"pool": p.name, "target": t.label}
 			targetUp.DeletePartialMatch(labels)
 			targetRTT.DeletePartialMatch(labels)
+			targetSlow.DeletePartialMatch(labels)
 			transitionsTotal.DeletePartialMatch(labels)
 			targetOverride.DeletePartialMatch(labels)
 		}
@@ -109,6 +118,7 @@ func releaseSeries(p *pool) {
 		labels := prometheus.Labels{"pool": p.name}
 		targetUp.DeletePartialMatch(labels)
 		targetRTT.DeletePartialMatch(labels)
+		targetSlow.DeletePartialMatch(labels)
 		probesTotal.DeletePartialMatch(labels)
 		probeDuration.DeletePartialMatch(labels)
 		transitionsTotal.DeletePartialMatch(labels)

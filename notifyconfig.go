@@ -16,7 +16,8 @@ var notifyProperties = []string{"events", "header", "timeout", "format", "queue"
 var eventTypes = []string{
 	events.TypeTargetUp, events.TypeTargetDown, events.TypeAnswerChanged,
 	events.TypeAllDownEngaged, events.TypeAllDownCleared, events.TypeOverrideApplied,
-	events.TypeOverrideLifted, events.TypeHoldStarted, events.TypeHoldEnded, events.TypeConfigLoaded,
+	events.TypeOverrideLifted, events.TypeHoldStarted, events.TypeHoldEnded, events.TypeSlowStarted, events.TypeSlowEnded,
+	events.TypeConfigLoaded,
 }
 
 const (

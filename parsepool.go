@@ -21,8 +21,8 @@ import (
 
 // poolPropertyNames are the properties of a pool block, for error messages.
 var poolPropertyNames = []string{"target", "check", "require", "interval", "fast_interval", "timeout", "rise", "fall",
-	"watch", "ttl", "degraded_ttl", "policy", "max_answers", "min_healthy", "all_down", "startup", "failback",
-	"adaptive_ttl", "region"}
+	"watch", "ttl", "degraded_ttl", "policy", "max_answers", "fastest_margin", "slow_rtt", "min_healthy", "all_down", "startup",
+	"failback", "adaptive_ttl", "region"}
 
 // repeatable are the pool properties that may be given more than once.
 var repeatable = map[string]bool{"target": true, "check": true, "region": true}
@@ -76,7 +76,7 @@ func parsePoolNames(c *caddy.Controller, zones []string, poolLines map[string]in
 		return nil, c.Errf("pool %s has an empty block '{}', so no target and no check: write 'pool %s {', then 'target ADDRESS' and 'check URL' lines, and '}' on its own line",
 			args[0], strings.Join(args, " "))
 	}
-	p := &poolConfig{interval: defaultInterval, rise: defaultRise, fall: defaultFall, ttl: defaultTTL, watch: true}
+	p := &poolConfig{interval: defaultInterval, rise: defaultRise, fall: defaultFall, ttl: defaultTTL, watch: true, margin: defaultMargin}
 	for _, a := range args {
 		name, zone, err := poolNameIn(a, zones)
 		if err != nil {
@@ -137,6 +137,10 @@ func (pp *poolParse) property(c *caddy.Controller) error {
 		p.policy, err = parsePolicy(c)
 	case "max_answers":
 		p.maxAnswers, err = intArg(c, 1, maxPick)
+	case "fastest_margin":
+		p.margin, err = parseFastestMargin(c)
+	case "slow_rtt":
+		p.slowRTT, err = durationArg(c, time.Millisecond)
 	case "min_healthy":
 		p.minHealthy, p.minPercent, err = parseMinHealthy(c)
 	case "all_down":
@@ -223,6 +227,9 @@ func (pp *poolParse) validate(c *caddy.Controller) (*poolConfig, error) {
 	if err := pp.timing(c); err != nil {
 		return nil, err
 	}
+	if err := pp.steering(c); err != nil {
+		return nil, err
+	}
 	if p.require > len(pp.checks) {
 		return nil, errAt(c, pp.lines["require"], "require '%d' is not all, any or a number from 1 to %d (the pool's checks)", p.require, len(pp.checks))
 	}
@@ -265,6 +272,19 @@ func (pp *poolParse) timing(c *caddy.Controller) error {
 		p.fast = min(defaultFast, p.interval)
 	} else if p.fast > p.interval {
 		return errAt(c, line, "fast_interval %s must not be longer than interval %s: it speeds up confirmation", p.fast, p.interval)
+	}
+	return nil
+}
+
+// steering checks the options of performance steering against the pool's
+// policy and timeout, so that none is accepted that could never act.
+func (pp *poolParse) steering(c *caddy.Controller) error {
+	p := pp.cfg
+	if line, set := pp.lines["fastest_margin"]; set && p.policy != policyFastest {
+		return errAt(c, line, "fastest_margin applies to 'policy fastest' only, and this pool's policy is %s: add 'policy fastest' or remove the line", p.policy)
+	}
+	if line, set := pp.lines["slow_rtt"]; set && p.slowRTT >= p.timeout {
+		return errAt(c, line, "slow_rtt %s is not shorter than the timeout %s: a round that slow fails, so no target could ever be slow; lower slow_rtt or raise the timeout", p.slowRTT, p.timeout)
 	}
 	return nil
 }
@@ -468,12 +488,37 @@ func parseRequire(c *caddy.Controller) (int, error) {
 }
 
 // policyWords are the policies, in README order.
-var policyWords = []string{"priority", "first", "weighted", "round_robin", "random", "hash"}
+var policyWords = []string{"priority", "first", "weighted", "round_robin", "random", "hash", "fastest"}
 
 // parsePolicy reads 'policy NAME'.
 func parsePolicy(c *caddy.Controller) (policy, error) {
 	w, err := wordArg(c, policyWords, "write e.g. 'policy weighted'")
 	return policyNames[w], err
+}
+
+// parseFastestMargin reads 'fastest_margin PERCENT DURATION [ROUNDS]'.
+func parseFastestMargin(c *caddy.Controller) (fastestMargin, error) {
+	const usage = "fastest_margin takes a percentage from 0% to 99%, a duration and optionally a number of rounds from 1 to 100: write e.g. 'fastest_margin 20% 5ms 3'"
+	args := c.RemainingArgs()
+	if len(args) < 2 || len(args) > 3 {
+		return fastestMargin{}, c.Errf("%s (got %d arguments)", usage, len(args))
+	}
+	m := defaultMargin
+	pct, isPct := strings.CutSuffix(args[0], "%")
+	n, err := strconv.Atoi(pct)
+	if !isPct || err != nil || n < 0 || n > 99 {
+		return m, c.Errf("fastest_margin percentage '%s' is not one from 0%% to 99%%: %s", args[0], usage)
+	}
+	m.percent = n
+	if m.min, err = time.ParseDuration(args[1]); err != nil || m.min < 0 {
+		return m, c.Errf("fastest_margin duration '%s' is not a duration of 0 or more: %s", args[1], usage)
+	}
+	if len(args) == 3 {
+		if m.rounds, err = strconv.Atoi(args[2]); err != nil || m.rounds < 1 || m.rounds > maxStreak {
+			return m, c.Errf("fastest_margin rounds '%s' is not a whole number from 1 to %d: %s", args[2], maxStreak, usage)
+		}
+	}
+	return m, nil
 }
 
 // parseAdaptiveTTL reads 'adaptive_ttl MIN MAX'.

@@ -17,11 +17,12 @@ const (
 	policyRoundRobin               // every UP target, rotated per query
 	policyRandom                   // every UP target, shuffled per query
 	policyHash                     // rendezvous hash of the client's subnet
+	policyFastest                  // the lowest smoothed RTTs, with hysteresis (fastest.go)
 )
 
 var policyNames = map[string]policy{
 	"priority": policyPriority, "first": policyFirst, "weighted": policyWeighted,
-	"round_robin": policyRoundRobin, "random": policyRandom, "hash": policyHash,
+	"round_robin": policyRoundRobin, "random": policyRandom, "hash": policyHash, "fastest": policyFastest,
 }
 
 // allDownPolicy says what a family answers when none of its targets is up.
@@ -56,6 +57,8 @@ type targetState struct {
 	history      history       // state changes over the last day, for uptime
 	onHold       bool          // on a failback hold-down at the last publish
 	rtt          time.Duration // smoothed round-trip time (health.Monitor.RTT); 0 until a round passed
+	rounds       uint64        // passed rounds seen (RTT samples), for policy fastest's streaks
+	slow         bool          // smoothed RTT above slow_rtt, and not yet back below 80 % of it
 }
 
 // up reports whether a target counts as up: forced up by an operator, or
@@ -112,14 +115,17 @@ func (c *poolConfig) degraded(states []targetState) bool {
 // targets take no part. A target that recovered takes part only once its
 // failback hold-down is over (or, with manual failback, once an operator
 // forced it up); targets on hold are used when nothing else is up.
-func choose(c *poolConfig, states []targetState, fam int, now time.Time) (*answer, time.Time) {
+//
+// Within the tier, slow targets are left out unless all are slow, and
+// under policy fastest mem (nil otherwise) picks the fastest.
+func choose(c *poolConfig, states []targetState, fam int, now time.Time, mem *fastestMemory) (*answer, time.Time) {
 	var fallbackTier, heldBack []int
 	var until time.Time
 	for _, tier := range c.tiers[fam] {
 		sc := c.scan(states, tier, now, nil)
 		until = earliest(until, sc.until)
 		if len(sc.up) > 0 && len(sc.up) >= c.needed(sc.size) {
-			return c.answerOf(sc.up, resultHealthy), until
+			return c.answerFrom(states, sc.up, mem), until
 		}
 		if len(sc.up) > 0 && fallbackTier == nil {
 			fallbackTier = sc.up
@@ -132,7 +138,7 @@ func choose(c *poolConfig, states []targetState, fam int, now time.Time) (*answe
 		fallbackTier = heldBack // a held-back tier beats having nothing
 	}
 	if fallbackTier != nil {
-		return c.answerOf(fallbackTier, resultHealthy), until
+		return c.answerFrom(states, fallbackTier, mem), until
 	}
 	return c.allDownAnswer(states, fam), until
 }
@@ -212,15 +218,16 @@ func (c *poolConfig) allDownAnswer(states []targetState, fam int) *answer {
 // chooseRegional decides the answer for clients of region reg: the UP
 // targets of that region's best tier with enough of them, or nil when the
 // region has none, so that its clients get the pool's global answer.
-// Failback hold-downs apply as in choose; until says when one ends.
-func chooseRegional(c *poolConfig, states []targetState, fam, reg int, now time.Time) (*answer, time.Time) {
+// Failback hold-downs, slow targets and mem apply as in choose; until says
+// when a hold-down ends.
+func chooseRegional(c *poolConfig, states []targetState, fam, reg int, now time.Time, mem *fastestMemory) (*answer, time.Time) {
 	var until time.Time
 	inRegion := func(i int) bool { return c.targets[i].region == reg }
 	for _, tier := range c.tiers[fam] {
 		sc := c.scan(states, tier, now, inRegion)
 		until = earliest(until, sc.until)
 		if len(sc.up) > 0 && len(sc.up) >= c.needed(sc.size) {
-			return c.answerOf(sc.up, resultHealthy), until
+			return c.answerFrom(states, sc.up, mem), until
 		}
 	}
 	return nil, until
@@ -244,7 +251,19 @@ func (c *poolConfig) needed(n int) int {
 	return max(1, min(c.minHealthy, n))
 }
 
-// answerOf makes an answer of targets, given in configuration order.
+// answerFrom makes the answer of a tier's UP targets (all counted for
+// min_healthy): the slow ones only if all are slow, and under policy
+// fastest (mem not nil) only the fastest, fastest first.
+func (c *poolConfig) answerFrom(states []targetState, up []int, mem *fastestMemory) *answer {
+	up = preferred(states, up)
+	if mem != nil {
+		up = c.fastest(mem, states, up)
+	}
+	return c.answerOf(up, resultHealthy)
+}
+
+// answerOf makes an answer of targets, in the order given (configuration
+// order, or fastest first).
 func (c *poolConfig) answerOf(targets []int, result int) *answer {
 	a := &answer{result: result}
 	for _, i := range targets {

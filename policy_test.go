@@ -100,28 +100,28 @@ func TestChooseHoldDown(t *testing.T) {
 	st := states(health.Up, health.Up)
 	st[0].recovered, st[0].since = true, now.Add(-20*time.Second)
 
-	a, until := choose(c, st, v4, now)
+	a, until := choose(c, st, v4, now, nil)
 	if got := addrs(a); !slices.Equal(got, []string{"192.0.2.2"}) {
 		t.Errorf("During the hold-down: %v, want the backup", got)
 	}
 	if want := now.Add(40 * time.Second); !until.Equal(want) {
 		t.Errorf("Hold-down ends at %v, want %v", until, want)
 	}
-	a, until = choose(c, st, v4, now.Add(40*time.Second))
+	a, until = choose(c, st, v4, now.Add(40*time.Second), nil)
 	if got := addrs(a); !slices.Equal(got, []string{"192.0.2.1"}) || !until.IsZero() {
 		t.Errorf("After the hold-down: %v until %v, want the primary for good", got, until)
 	}
 	st[0].forced = overrideUp
-	if a, _ := choose(c, st, v4, now); !slices.Equal(addrs(a), []string{"192.0.2.1"}) {
+	if a, _ := choose(c, st, v4, now, nil); !slices.Equal(addrs(a), []string{"192.0.2.1"}) {
 		t.Errorf("Forced up during the hold-down: %v, want the primary", addrs(a))
 	}
 	c.manual = true
 	st[0].forced = overrideNone
-	if a, until := choose(c, st, v4, now.Add(time.Hour)); !slices.Equal(addrs(a), []string{"192.0.2.2"}) || !until.IsZero() {
+	if a, until := choose(c, st, v4, now.Add(time.Hour), nil); !slices.Equal(addrs(a), []string{"192.0.2.2"}) || !until.IsZero() {
 		t.Errorf("failback manual: %v until %v, want the backup with no end", addrs(a), until)
 	}
 	st[1].health = health.Down
-	if a, _ := choose(c, st, v4, now); !slices.Equal(addrs(a), []string{"192.0.2.1"}) || a.result != resultHealthy {
+	if a, _ := choose(c, st, v4, now, nil); !slices.Equal(addrs(a), []string{"192.0.2.1"}) || a.result != resultHealthy {
 		t.Errorf("Nothing else up: %v (result %d), want the held primary", addrs(a), a.result)
 	}
 }
@@ -134,19 +134,19 @@ func TestChooseStartupDownNeverServesUnprobed(t *testing.T) {
 		c := testConfig(1, 2)
 		c.startDown, c.allDown = true, mode
 		for _, st := range [][]targetState{states(health.Unknown, health.Unknown), states(health.Down, health.Unknown), states(health.Down, health.Down)} {
-			if a, _ := choose(c, st, v4, time.Now()); a.result != resultServfail {
+			if a, _ := choose(c, st, v4, time.Now(), nil); a.result != resultServfail {
 				t.Errorf("all_down %s, states %v: result %d with %v, want SERVFAIL", mode, st, a.result, addrs(a))
 			}
 		}
 		st := states(health.Down, health.Down)
 		st[1].passed = true // it was up once
-		if a, _ := choose(c, st, v4, time.Now()); a.result != resultFailOpen || len(a.ips) == 0 {
+		if a, _ := choose(c, st, v4, time.Now(), nil); a.result != resultFailOpen || len(a.ips) == 0 {
 			t.Errorf("all_down %s after a target passed: result %d with %v, want to fail open", mode, a.result, addrs(a))
 		}
 	}
 	c := testConfig(1)
 	c.allDown = allDownBestTier // startup up: a dead target fails open as before
-	if a, _ := choose(c, states(health.Down), v4, time.Now()); a.result != resultFailOpen {
+	if a, _ := choose(c, states(health.Down), v4, time.Now(), nil); a.result != resultFailOpen {
 		t.Errorf("startup up: result %d, want fail open", a.result)
 	}
 }
@@ -191,10 +191,10 @@ func TestRegionalAnswersHoldDown(t *testing.T) {
 	now := time.Now()
 	st := states(health.Up, health.Up)
 	st[0].recovered, st[0].since = true, now
-	if a, until := chooseRegional(c, st, v4, 0, now); a != nil || !until.Equal(now.Add(time.Minute)) {
+	if a, until := chooseRegional(c, st, v4, 0, now, nil); a != nil || !until.Equal(now.Add(time.Minute)) {
 		t.Errorf("Region's only target on hold: %v until %v, want no regional answer until the hold ends", a, until)
 	}
-	if a, _ := chooseRegional(c, st, v4, 0, now.Add(time.Minute)); a == nil || !slices.Equal(addrs(a), []string{"192.0.2.1"}) {
+	if a, _ := chooseRegional(c, st, v4, 0, now.Add(time.Minute), nil); a == nil || !slices.Equal(addrs(a), []string{"192.0.2.1"}) {
 		t.Errorf("After the hold-down: %v, want the region's target", a)
 	}
 }

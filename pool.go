@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,9 @@ type pool struct {
 	stopTimer func() bool // cancels the republish when a hold-down ends
 	timerAt   time.Time
 	stopped   bool
+	// fastest is policy fastest's memory per family: [0] for the answer to
+	// all clients, [1+r] for region r's. nil under other policies.
+	fastest [families][]*fastestMemory
 	// Metric series looked up once (see countProbe); nil until first used.
 	probeOK   prometheus.Counter
 	probeTime prometheus.Observer
@@ -63,6 +67,11 @@ func newPool(cfg *poolConfig, overrides *atomic.Pointer[overrideSet], clk clock)
 		rttGauges: make([]prometheus.Gauge, len(cfg.targets))}
 	for fam := range p.regional {
 		p.regional[fam] = make([]atomic.Pointer[answer], len(cfg.regions))
+		if cfg.policy == policyFastest {
+			for range 1 + len(cfg.regions) {
+				p.fastest[fam] = append(p.fastest[fam], newFastestMemory(len(cfg.targets)))
+			}
+		}
 	}
 	p.publish(false)
 	return p
@@ -73,6 +82,7 @@ func newPool(cfg *poolConfig, overrides *atomic.Pointer[overrideSet], clk clock)
 func (p *pool) start() {
 	acquireSeries(p)
 	targetOverride.DeletePartialMatch(prometheus.Labels{"pool": p.name}) // the new configuration says anew
+	p.exportSlow()
 	for i := range p.targets {
 		p.monitors = append(p.monitors, health.Acquire(p.spec(i)))
 	}
@@ -82,6 +92,24 @@ func (p *pool) start() {
 	p.applyOverrides(false)
 	for i, m := range p.monitors {
 		p.unsubs = append(p.unsubs, m.Subscribe(func(u health.Update) { p.observe(i, u) }))
+	}
+}
+
+// exportSlow sets the pool's slow series anew: one per target with
+// slow_rtt (noteSlow keeps them), none without.
+func (p *pool) exportSlow() {
+	targetSlow.DeletePartialMatch(prometheus.Labels{"pool": p.name})
+	if p.slowRTT == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, t := range p.targets {
+		slow := 0.0
+		if p.states[i].slow {
+			slow = 1
+		}
+		targetSlow.WithLabelValues(p.name, t.label).Set(slow)
 	}
 }
 
@@ -103,6 +131,39 @@ func (p *pool) inherit(old *pool) {
 			if o.label == t.label {
 				p.states[i].history = slices.Clone(old.states[j].history)
 				p.states[i].transitions = old.states[j].transitions
+				p.states[i].slow = p.slowRTT > 0 && old.states[j].slow
+			}
+		}
+	}
+	p.inheritFastest(old)
+}
+
+// inheritFastest carries over which targets policy fastest answers, so
+// that a reload does not move the answer back to the first target until
+// the margin has been beaten again. Called with both pools' locks held.
+func (p *pool) inheritFastest(old *pool) {
+	index := map[string]int{}
+	for i, t := range p.targets {
+		index[t.label] = i
+	}
+	scope := func(q *pool, s int) string { // the region of a memory, "" for all clients
+		if s == 0 {
+			return ""
+		}
+		return q.regions[s-1].name
+	}
+	for fam := range p.fastest {
+		for s, mem := range p.fastest[fam] {
+			for os, omem := range old.fastest[fam] {
+				if scope(old, os) != scope(p, s) {
+					continue
+				}
+				mem.chosen = mem.chosen[:0] // newPool chose before knowing any RTT
+				for _, j := range omem.chosen {
+					if i, ok := index[old.targets[j].label]; ok {
+						mem.chosen = append(mem.chosen, i)
+					}
+				}
 			}
 		}
 	}
@@ -129,8 +190,12 @@ func (p *pool) stop() {
 // goroutine (or in Subscribe, for the state a running monitor hands over).
 func (p *pool) observe(i int, u health.Update) {
 	r, s := u.Result, u.State
-	p.noteProbe(i, u)
-	if !u.Changed {
+	if steer := p.noteProbe(i, u); !u.Changed {
+		if steer {
+			p.mu.Lock()
+			p.publish(!u.Replay)
+			p.mu.Unlock()
+		}
 		return
 	}
 
@@ -176,8 +241,11 @@ func (p *pool) observe(i int, u health.Update) {
 }
 
 // noteProbe records what the metrics and the status view show of a probe
-// round: its result, when it ended, how long it took, and the last failure.
-func (p *pool) noteProbe(i int, u health.Update) {
+// round: its result, when it ended, how long it took, and the last failure;
+// and the target's RTT, which steers answers. It reports whether the
+// answers must be decided again for that (policy fastest, or the target
+// became slow or stopped being slow).
+func (p *pool) noteProbe(i int, u health.Update) (steer bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := &p.states[i]
@@ -191,6 +259,10 @@ func (p *pool) noteProbe(i int, u health.Update) {
 			p.rttGauges[i] = targetRTT.WithLabelValues(p.name, p.targets[i].label)
 		}
 		p.rttGauges[i].Set(u.RTT.Seconds())
+		if !u.Replay {
+			st.rounds++
+		}
+		steer = p.policy == policyFastest || p.noteSlow(i, !u.Replay)
 	}
 	if !u.Result.OK && u.State != health.Unknown {
 		st.failure = u.Result
@@ -198,6 +270,49 @@ func (p *pool) noteProbe(i int, u health.Update) {
 			st.failedAt = st.lastProbe
 		}
 	}
+	return steer
+}
+
+// noteSlow updates whether target i is slow from its smoothed RTT: above
+// slow_rtt it is, and it stays slow until it is back below 80 % of it, so
+// that a target near the threshold does not come and go. It reports
+// whether that changed; news as for publish. Called with p.mu held.
+func (p *pool) noteSlow(i int, news bool) bool {
+	st := &p.states[i]
+	if p.slowRTT == 0 || st.slow == (st.rtt > p.slowRTT || st.slow && st.rtt >= p.slowExit()) {
+		return false
+	}
+	st.slow = !st.slow
+	t := p.targets[i]
+	detail := p.slowDetail(*st)
+	slow := 0.0
+	if st.slow {
+		slow = 1
+	}
+	targetSlow.WithLabelValues(p.name, t.label).Set(slow)
+	if news {
+		e := events.Event{Type: events.TypeSlowEnded, Target: t.label, Detail: detail}
+		if st.slow {
+			e.Type = events.TypeSlowStarted
+		}
+		log.Infof("Pool %s: target %s is %s", p.name, t.label, detail)
+		p.emit(e)
+	}
+	return true
+}
+
+// slowExit is the smoothed RTT a slow target must get below to stop being
+// slow: 80 % of slow_rtt.
+func (c *poolConfig) slowExit() time.Duration { return c.slowRTT * 8 / 10 }
+
+// slowDetail says in words whether a target is slow, and why.
+func (c *poolConfig) slowDetail(s targetState) string {
+	rtt := roundRTT(s.rtt)
+	if s.slow {
+		return fmt.Sprintf("slow: smoothed RTT %s is over slow_rtt %s (slow until below %s); answered only when no other UP target of its tier is",
+			rtt, c.slowRTT, c.slowExit())
+	}
+	return fmt.Sprintf("no longer slow: smoothed RTT %s is below %s (80 %% of slow_rtt %s)", rtt, c.slowExit(), c.slowRTT)
 }
 
 // countProbe counts a probe round in the metrics. The series of a
@@ -296,7 +411,7 @@ func (p *pool) publish(news bool) {
 		if len(tiers) == 0 {
 			continue
 		}
-		a, ends := choose(p.poolConfig, p.states, fam, now)
+		a, ends := choose(p.poolConfig, p.states, fam, now, p.memory(fam, 0))
 		until = earliest(until, ends)
 		a.ttl = p.ttl
 		if degraded {
@@ -308,7 +423,7 @@ func (p *pool) publish(news bool) {
 		}
 		p.answers[fam].Store(a)
 		for reg := range p.regions {
-			ra, ends := chooseRegional(p.poolConfig, p.states, fam, reg, now)
+			ra, ends := chooseRegional(p.poolConfig, p.states, fam, reg, now, p.memory(fam, 1+reg))
 			until = earliest(until, ends)
 			if ra != nil {
 				ra.ttl = a.ttl
@@ -319,6 +434,15 @@ func (p *pool) publish(news bool) {
 	p.emitHolds(now, news)
 	p.changeAt.Store(unixNano(until))
 	p.republishAt(until)
+}
+
+// memory is policy fastest's memory of the answer of family fam for scope
+// (0: all clients, 1+r: region r), or nil under other policies.
+func (p *pool) memory(fam, scope int) *fastestMemory {
+	if p.fastest[fam] == nil {
+		return nil
+	}
+	return p.fastest[fam][scope]
 }
 
 // noteAllDown logs and counts a family going all-down. It counts once

@@ -294,7 +294,7 @@ var poolErrors = []parseErrorCase{
 			check tcp://www.example.org:80
 			intervall 5s
 		}
-	}`, "Testfile:5 - Error during parsing: unknown property 'intervall' in pool (did you mean 'interval'?): write one of target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, policy, max_answers, min_healthy, all_down, startup, failback, adaptive_ttl or region"},
+	}`, "Testfile:5 - Error during parsing: unknown property 'intervall' in pool (did you mean 'interval'?): write one of target, check, require, interval, fast_interval, timeout, rise, fall, watch, ttl, degraded_ttl, policy, max_answers, fastest_margin, slow_rtt, min_healthy, all_down, startup, failback, adaptive_ttl or region"},
 	{"unknown pool property, nothing near", `failover example.org {
 		pool www.example.org {
 			target 192.0.2.1
@@ -482,23 +482,76 @@ var propertyErrors = []parseErrorCase{
 		pool www.example.org {
 			target 192.0.2.1
 			check tcp://www.example.org:80
-			policy fastest
+			policy nearest
 		}
-	}`, "Testfile:5 - Error during parsing: policy takes one of priority, first, weighted, round_robin, random or hash, not 'fastest': write e.g. 'policy weighted'"},
+	}`, "Testfile:5 - Error during parsing: policy takes one of priority, first, weighted, round_robin, random, hash or fastest, not 'nearest': write e.g. 'policy weighted'"},
+	{"fastest_margin without policy fastest", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			fastest_margin 10% 2ms
+		}
+	}`, "Testfile:5 - Error during parsing: fastest_margin applies to 'policy fastest' only, and this pool's policy is priority: add 'policy fastest' or remove the line"},
+	{"fastest_margin percentage", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			policy fastest
+			fastest_margin 120% 2ms
+		}
+	}`, "Testfile:6 - Error during parsing: fastest_margin percentage '120%' is not one from 0% to 99%: fastest_margin takes a percentage from 0% to 99%, a duration and optionally a number of rounds from 1 to 100: write e.g. 'fastest_margin 20% 5ms 3'"},
+	{"fastest_margin without duration", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			policy fastest
+			fastest_margin 20%
+		}
+	}`, "Testfile:6 - Error during parsing: fastest_margin takes a percentage from 0% to 99%, a duration and optionally a number of rounds from 1 to 100: write e.g. 'fastest_margin 20% 5ms 3' (got 1 arguments)"},
+	{"fastest_margin rounds", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			policy fastest
+			fastest_margin 20% 5ms 0
+		}
+	}`, "Testfile:6 - Error during parsing: fastest_margin rounds '0' is not a whole number from 1 to 100"},
+	{"fastest_margin duration", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			policy fastest
+			fastest_margin 20% fast
+		}
+	}`, "Testfile:6 - Error during parsing: fastest_margin duration 'fast' is not a duration of 0 or more"},
+	{"slow_rtt not under the timeout", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			slow_rtt 2s
+		}
+	}`, "Testfile:5 - Error during parsing: slow_rtt 2s is not shorter than the timeout 2s: a round that slow fails, so no target could ever be slow; lower slow_rtt or raise the timeout"},
+	{"slow_rtt too short", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+			slow_rtt 10us
+		}
+	}`, "Testfile:5 - Error during parsing: slow_rtt 10us is too short: write at least 1ms"},
 	{"misspelt policy", `failover example.org {
 		pool www.example.org {
 			target 192.0.2.1
 			check tcp://www.example.org:80
 			policy round-robin
 		}
-	}`, "Testfile:5 - Error during parsing: policy takes one of priority, first, weighted, round_robin, random or hash, not 'round-robin': did you mean 'round_robin'?"},
+	}`, "Testfile:5 - Error during parsing: policy takes one of priority, first, weighted, round_robin, random, hash or fastest, not 'round-robin': did you mean 'round_robin'?"},
 	{"policy without a word", `failover example.org {
 		pool www.example.org {
 			target 192.0.2.1
 			check tcp://www.example.org:80
 			policy
 		}
-	}`, "Testfile:5 - Error during parsing: policy takes one of priority, first, weighted, round_robin, random or hash: write e.g. 'policy weighted'"},
+	}`, "Testfile:5 - Error during parsing: policy takes one of priority, first, weighted, round_robin, random, hash or fastest: write e.g. 'policy weighted'"},
 	{"watch maybe", `failover example.org {
 		pool www.example.org {
 			target 192.0.2.1

@@ -1,6 +1,8 @@
 package failover
 
 import (
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
@@ -90,6 +92,8 @@ func (p *pool) targetStatus(i int, now time.Time) status.Target {
 		LastProbe:         s.lastProbe,
 		LastProbeDuration: s.lastDuration.Seconds(),
 		RTT:               s.rtt.Seconds(),
+		Slow:              s.slow,
+		Steering:          p.steering(i),
 		Transitions:       s.transitions,
 		Uptime:            status.Uptimes{Hour: s.history.uptime(now, time.Hour), Day: s.history.uptime(now, 24*time.Hour)},
 	}
@@ -103,6 +107,43 @@ func (p *pool) targetStatus(i int, now time.Time) status.Target {
 		out.LastFailure = &status.Failure{Time: s.failedAt, Check: f.Check, Reason: f.Reason, Detail: f.Detail}
 	}
 	return out
+}
+
+// steering says how target i's speed steers the answers, for the status
+// view: why it is slow, or where it stands under policy fastest. Called
+// with p.mu held.
+func (p *pool) steering(i int) string {
+	s := p.states[i]
+	if s.slow {
+		return p.slowDetail(s)
+	}
+	mem := p.memory(p.targets[i].family(), 0)
+	if mem == nil || !p.up(s) {
+		return ""
+	}
+	if slices.Contains(mem.chosen, i) {
+		return "fastest: answered"
+	}
+	if len(mem.chosen) == 0 || !slices.Contains(p.tierOf(mem.chosen[0]), i) {
+		return "fastest: not in the answered tier"
+	}
+	slowest := mem.chosen[len(mem.chosen)-1]
+	m, than := p.margin, p.states[slowest].rtt
+	return fmt.Sprintf("fastest: not answered; it takes over from %s (smoothed RTT %s) when its own (%s) is at least %d %% and %s lower for %d rounds in a row (%d so far)",
+		p.targets[slowest].label, roundRTT(than), roundRTT(s.rtt), m.percent, m.min, m.rounds, mem.streak[i])
+}
+
+// roundRTT rounds a smoothed RTT for a message.
+func roundRTT(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
+
+// tierOf returns the priority tier target i belongs to.
+func (c *poolConfig) tierOf(i int) []int {
+	for _, tier := range c.tiers[c.targets[i].family()] {
+		if slices.Contains(tier, i) {
+			return tier
+		}
+	}
+	return nil
 }
 
 // String names the policy as the Corefile does.

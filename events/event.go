@@ -30,6 +30,10 @@ const (
 	TypeHoldStarted = "hold_started"
 	// TypeHoldEnded: Pool, Target, Until.
 	TypeHoldEnded = "hold_ended"
+	// TypeSlowStarted: Pool, Target, Detail (the smoothed RTT and slow_rtt).
+	TypeSlowStarted = "slow_started"
+	// TypeSlowEnded: Pool, Target, Detail.
+	TypeSlowEnded = "slow_ended"
 	// TypeConfigLoaded: Server, PoolsAdded, PoolsRemoved, TargetsAdded, TargetsRemoved.
 	TypeConfigLoaded = "config_loaded"
 )

@@ -40,6 +40,8 @@ func Summary(e events.Event) string {
 		what = fmt.Sprintf("target %s recovered and is held out of the answers %s", e.Target, until)
 	case events.TypeHoldEnded:
 		what = fmt.Sprintf("hold-down of target %s ended", e.Target)
+	case events.TypeSlowStarted, events.TypeSlowEnded:
+		what = fmt.Sprintf("target %s is %s", e.Target, e.Detail)
 	case events.TypeConfigLoaded:
 		what = fmt.Sprintf("configuration loaded: pools added %s, removed %s; targets added %d, removed %d",
 			addrs(e.PoolsAdded), addrs(e.PoolsRemoved), len(e.TargetsAdded), len(e.TargetsRemoved))

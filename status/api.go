@@ -50,9 +50,15 @@ type Target struct {
 	LastProbe         time.Time `json:"last_probe,omitzero"`
 	LastProbeDuration float64   `json:"last_probe_duration_seconds"`
 	RTT               float64   `json:"rtt_seconds"` // smoothed round-trip time; 0 until a round passed
-	LastFailure       *Failure  `json:"last_failure,omitempty"`
-	Override          string    `json:"override,omitempty"` // up, down or drain
-	HoldUntil         time.Time `json:"hold_until,omitzero"`
+	// Slow: the smoothed RTT went over the pool's slow_rtt (and has not come
+	// back below 80 % of it).
+	Slow bool `json:"slow,omitempty"`
+	// Steering says how the target's speed steers the answers: why it is
+	// slow, or where it stands under policy fastest. Empty otherwise.
+	Steering    string    `json:"steering,omitempty"`
+	LastFailure *Failure  `json:"last_failure,omitempty"`
+	Override    string    `json:"override,omitempty"` // up, down or drain
+	HoldUntil   time.Time `json:"hold_until,omitzero"`
 	// Held is a manual failback hold, which only an operator ends.
 	Held        bool    `json:"held,omitempty"`
 	Transitions int     `json:"transitions"`

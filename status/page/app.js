@@ -77,6 +77,7 @@ function renderPool(p) {
     if (t.override) state.append(el("span", "tag override", t.override));
     if (t.held) state.append(el("span", "tag held", "held"));
     else if (t.hold_until) state.append(el("span", "tag held", "hold until " + new Date(t.hold_until).toLocaleTimeString()));
+    if (t.slow) state.append(el("span", "tag slow", "slow"));
     const since = el("td", "", ago(t.since));
     if (t.since) since.title = t.since;
     const fail = el("td", "reason");
@@ -84,6 +85,7 @@ function renderPool(p) {
       fail.textContent = t.last_failure.reason + (t.last_failure.detail ? ": " + t.last_failure.detail : "");
       fail.title = t.last_failure.check;
     }
+    if (t.steering) fail.append(el("div", "steering", t.steering));
     tr.append(addr, state, since, el("td", "num", t.priority), el("td", "num", ms(t.rtt_seconds)),
       el("td", "num", pct(t.uptime.hour) + " / " + pct(t.uptime.day)), fail);
     table.append(tr);
@@ -118,6 +120,7 @@ function describe(e) {
     case "answer_changed": return who + " " + e.family + ": " + (e.old || []).join(" ") + " → " + (e.new || []).join(" ");
     case "all_down_engaged": case "all_down_cleared": return who + " " + e.family + " (all_down " + e.policy + ")";
     case "override_applied": case "override_lifted": return who + ": " + e.action + (e.reason ? " (" + e.reason + ")" : "");
+    case "slow_started": case "slow_ended": return who + ": " + e.detail;
     case "hold_started": return who + (e.until ? " until " + new Date(e.until).toLocaleTimeString() : " (manual)");
     case "config_loaded": return (e.server || "") + ": +" + (e.pools_added || []).length + " / −" + (e.pools_removed || []).length + " pools";
     default: return who;
