@@ -56,6 +56,12 @@ type Prober interface {
 
 func success(start time.Time) Result { return Result{OK: true, Duration: time.Since(start)} }
 
+// successRTT is a success whose round-trip time is rtt, the part of the
+// probe that its check type measures.
+func successRTT(start time.Time, rtt time.Duration) Result {
+	return Result{OK: true, Duration: time.Since(start), RTT: rtt}
+}
+
 // failure is a failed probe with a reason from the fixed set and a detail
 // that never quotes the peer's bytes.
 func failure(start time.Time, reason, detail string) Result {
