@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"crypto/tls"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -53,4 +55,61 @@ func TestTLSRTTIsHandshake(t *testing.T) {
 	port := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{ca.Server(t, "mail.example.org")}}, nil)
 	r := probeURL(t, CheckConfig{URL: "tls://mail.example.org:" + port, Options: opts("ca "+ca.File, "cert_min_days 7"), Timeout: 5 * time.Second})
 	checkRTT(t, "Handshake", r, 0)
+}
+
+// slowBody answers /health with its headers at once and its body, "ok",
+// slowPart later; / redirects to /health.
+func slowBody(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/health" {
+		http.Redirect(w, r, "/health", http.StatusFound)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	w.(http.Flusher).Flush()
+	time.Sleep(slowPart)
+	w.Write([]byte("ok"))
+}
+
+// TestHTTPRTTIsFirstByte: the RTT of an http or https check ends with the
+// response's first byte, not its body, on the direct exchange and on the
+// client that follows redirects.
+func TestHTTPRTTIsFirstByte(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(slowBody))
+	defer srv.Close()
+	ca := testpki.NewCA(t)
+	tlsPort := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{ca.Server(t, "www.example.org")}}, http.HandlerFunc(slowBody))
+	base := "http://www.example.org:" + portOfAddr(t, srv.Listener.Addr().String())
+	tlsBase := "https://www.example.org:" + tlsPort
+	for _, tc := range []struct {
+		name string
+		url  string
+		opts []string
+	}{
+		{"http", base + "/health", []string{"body_contains ok"}},
+		{"http, redirected", base + "/", []string{"body_contains ok", "follow_redirects"}},
+		{"https", tlsBase + "/health", []string{"body_contains ok", "ca " + ca.File}},
+		{"https, redirected", tlsBase + "/", []string{"body_contains ok", "follow_redirects", "ca " + ca.File}},
+	} {
+		r := probeURL(t, CheckConfig{URL: tc.url, Options: opts(tc.opts...), Timeout: 5 * time.Second})
+		checkRTT(t, tc.name, r, 100*time.Millisecond)
+	}
+}
+
+// TestMonitorRTTFollowsFirstByte: a target's smoothed RTT is its http
+// check's time to first byte, not the body's time.
+func TestMonitorRTTFollowsFirstByte(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(slowBody))
+	defer srv.Close()
+	c, err := NewCheck(CheckConfig{URL: "http://www.example.org:" + portOfAddr(t, srv.Listener.Addr().String()) + "/health",
+		Options: opts("body_contains ok"), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rec := acquire(t, Spec{Addr: loopback, Checks: []*Check{c},
+		Interval: 2 * time.Second, FastInterval: 2 * time.Second, Timeout: time.Second, Rise: 1, Fall: 1})
+	rec.waitState(t, Up, firstVerdict)
+	u := rec.snapshot()[0] // the first passed round sets the RTT
+	if !u.Result.OK || u.RTT <= 0 || u.Result.Duration-u.RTT < 100*time.Millisecond {
+		t.Errorf("First round: result %+v, RTT %s: want a passed round whose RTT is at least 100ms below its duration", u.Result, u.RTT)
+	}
 }
