@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/failover-dns/failover/internal/testpki"
+
+	"github.com/miekg/dns"
 )
 
 // Each check type measures its own round-trip time (Result.RTT). The
@@ -111,5 +113,25 @@ func TestMonitorRTTFollowsFirstByte(t *testing.T) {
 	u := rec.snapshot()[0] // the first passed round sets the RTT
 	if !u.Result.OK || u.RTT <= 0 || u.Result.Duration-u.RTT < 100*time.Millisecond {
 		t.Errorf("First round: result %+v, RTT %s: want a passed round whose RTT is at least 100ms below its duration", u.Result, u.RTT)
+	}
+}
+
+// TestDNSRTTIsTheReply: the RTT of a dns check is the reply's wait.
+func TestDNSRTTIsTheReply(t *testing.T) {
+	const wait = 60 * time.Millisecond
+	mux := dns.NewServeMux()
+	mux.HandleFunc("slow.example.org.", func(w dns.ResponseWriter, r *dns.Msg) {
+		time.Sleep(wait)
+		m := new(dns.Msg)
+		m.SetReply(r)
+		w.WriteMsg(m)
+	})
+	port := serveDNS(t, mux)
+	for _, transport := range []string{"udp", "tcp"} {
+		r := probeURL(t, CheckConfig{URL: "dns://slow.example.org:" + port, Options: opts("transport " + transport), Timeout: 5 * time.Second})
+		checkRTT(t, transport, r, 0)
+		if r.RTT < wait {
+			t.Errorf("%s: RTT %s, want at least the server's wait, %s", transport, r.RTT, wait)
+		}
 	}
 }
