@@ -12,6 +12,10 @@ import (
 	"github.com/failover-dns/failover/internal/testpki"
 
 	"github.com/miekg/dns"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	grpchealth "google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // Each check type measures its own round-trip time (Result.RTT). The
@@ -134,4 +138,23 @@ func TestDNSRTTIsTheReply(t *testing.T) {
 			t.Errorf("%s: RTT %s, want at least the server's wait, %s", transport, r.RTT, wait)
 		}
 	}
+}
+
+// TestGRPCRTTIsTheAnswer: a grpc or grpcs check's RTT is the health call's
+// answer, from the probe's start.
+func TestGRPCRTTIsTheAnswer(t *testing.T) {
+	_, _, port := serveGRPCHealth(t)
+	checkRTT(t, "grpc", probeURL(t, CheckConfig{URL: "grpc://api.example.org:" + port, Timeout: 5 * time.Second}), 0)
+
+	ca := testpki.NewCA(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{ca.Server(t, "api.example.org")}})))
+	healthpb.RegisterHealthServer(srv, grpchealth.NewServer())
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	r := probeURL(t, CheckConfig{URL: "grpcs://api.example.org:" + portOfAddr(t, ln.Addr().String()), Options: opts("ca " + ca.File), Timeout: 5 * time.Second})
+	checkRTT(t, "grpcs", r, 0)
 }
