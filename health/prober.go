@@ -31,8 +31,10 @@ type Result struct {
 	// Duration is how long the whole probe took.
 	Duration time.Duration
 	// RTT is the part of a successful probe that measures the target's
-	// responsiveness, as each check type defines it (see measuredRTT); 0
-	// when the prober does not say, and then Duration stands for it.
+	// responsiveness, as each check type defines it (each prober's Probe
+	// says how: the connect, the TLS handshake, the first byte of an HTTP
+	// response, a DNS or gRPC answer); 0 when the prober does not say, and
+	// then Duration stands for it (see measuredRTT).
 	RTT time.Duration
 }
 
