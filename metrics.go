@@ -25,7 +25,8 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: "failover",
 		Name:      "target_rtt_seconds",
-		Help: fmt.Sprintf("Gauge of each target's smoothed round-trip time in seconds: the slowest passed check of each passed probe round, "+
+		Help: fmt.Sprintf("Gauge of each target's smoothed round-trip time in seconds: the slowest passed check of each passed probe round "+
+			"(each check measuring its own: the connect, the TLS handshake, the first byte of an HTTP response, the DNS or gRPC answer, the echo), "+
 			"as an exponentially weighted moving average with factor %g. Absent until the target passes a probe round.", health.RTTFactor),
 	}, []string{"pool", "target"})
 

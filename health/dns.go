@@ -100,9 +100,11 @@ func queryName(u *url.URL, o *options) (string, error) {
 	return dns.Fqdn(host), nil
 }
 
+// Probe's RTT is the time from sending the query to receiving its reply,
+// as dig's "Query time": over TCP the connect is not part of it.
 func (p *dnsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	start := time.Now()
-	r, err := p.exchange(ctx, dst)
+	r, rtt, err := p.exchange(ctx, dst)
 	if err != nil {
 		return failed(start, err)
 	}
@@ -115,11 +117,11 @@ func (p *dnsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 			fmt.Sprintf("rcode %s, want %s", rcodeName(r.Rcode), p.rcodeList()))
 	}
 	if p.contains == "" {
-		return success(start)
+		return successRTT(start, rtt)
 	}
 	for _, rr := range r.Answer {
 		if strings.Contains(rr.String(), p.contains) {
-			return success(start)
+			return successRTT(start, rtt)
 		}
 	}
 	return failure(start, ReasonMismatch, fmt.Sprintf("answer lacks the expected text (%d records)", len(r.Answer)))
@@ -130,8 +132,9 @@ func (p *dnsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 // another ID are skipped; over TCP, one is an error), with the query packed
 // once and the reply read into a pooled buffer (BenchmarkProbeDNS: 40
 // allocations a probe down to 24, most of them the reply's records and
-// answer_contains' text of them).
-func (p *dnsProber) exchange(ctx context.Context, dst netip.AddrPort) (*dns.Msg, error) {
+// answer_contains' text of them). rtt is the time from sending the query
+// to reading the reply.
+func (p *dnsProber) exchange(ctx context.Context, dst netip.AddrPort) (_ *dns.Msg, rtt time.Duration, _ error) {
 	deadline := time.Now().Add(p.client.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -147,7 +150,7 @@ func (p *dnsProber) exchange(ctx context.Context, dst netip.AddrPort) (*dns.Msg,
 		conn, err = dialUDP(dst)
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer conn.Close()
 	conn.SetDeadline(deadline)
@@ -169,14 +172,15 @@ func (p *dnsProber) exchange(ctx context.Context, dst netip.AddrPort) (*dns.Msg,
 	}
 	out = append(out, p.query...)
 	binary.BigEndian.PutUint16(out[len(out)-len(p.query):], id)
+	sent := time.Now()
 	if _, err := conn.Write(out); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	for {
 		var n int
 		if tcp {
 			if _, err := io.ReadFull(conn, buf[:2]); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			size := int(binary.BigEndian.Uint16(buf))
 			if size > len(buf) {
@@ -187,20 +191,21 @@ func (p *dnsProber) exchange(ctx context.Context, dst netip.AddrPort) (*dns.Msg,
 			n, err = conn.Read(buf[:dns.MinMsgSize]) // dns.Client's size without EDNS0
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
+		rtt := time.Since(sent)
 		if n < 12 {
-			return nil, dns.ErrShortRead
+			return nil, 0, dns.ErrShortRead
 		}
 		r := new(dns.Msg)
 		if err := r.Unpack(buf[:n]); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		switch {
 		case r.Id == id:
-			return r, nil
+			return r, rtt, nil
 		case tcp:
-			return nil, dns.ErrId
+			return nil, 0, dns.ErrId
 		}
 		// A reply to an earlier query that timed out: read on.
 	}

@@ -120,6 +120,11 @@ func (p *httpProber) exchange(ctx context.Context, dst netip.AddrPort) Result {
 	if !r.OK && ctx.Err() != nil && r.Reason == ReasonTimeout {
 		return fail(nil)
 	}
+	if r.OK {
+		// Time to first byte: connect, handshake, request and the
+		// server's wait, not the body (see httpProber.Probe).
+		r.RTT = rd.limit.first.Sub(start)
+	}
 	return r
 }
 
@@ -140,11 +145,13 @@ func (rd *responseReader) release() {
 	responseReaders.Put(rd)
 }
 
-// limitReader fails once n bytes were read, and counts what it read.
+// limitReader fails once n bytes were read, and counts what it read and
+// when its first byte came.
 type limitReader struct {
-	r    io.Reader
-	n    int64
-	read int64
+	r     io.Reader
+	n     int64
+	read  int64
+	first time.Time
 }
 
 func (l *limitReader) Read(b []byte) (int, error) {
@@ -155,6 +162,9 @@ func (l *limitReader) Read(b []byte) (int, error) {
 		b = b[:l.n]
 	}
 	n, err := l.r.Read(b)
+	if n > 0 && l.read == 0 {
+		l.first = time.Now()
+	}
 	l.n -= int64(n)
 	l.read += int64(n)
 	return n, err

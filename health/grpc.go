@@ -72,6 +72,10 @@ func (c grpcTLS) Clone() credentials.TransportCredentials {
 	return grpcTLS{c.TransportCredentials.Clone(), c.serverName}
 }
 
+// Probe's RTT is the time from the probe's start to the health Check call's
+// answer. It includes the connection's set-up (connect, TLS handshake,
+// HTTP/2 preface), as a new client's first call waits for it: gRPC dials
+// lazily, when that call is made, and tells no time of its own for it.
 func (p *grpcProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	start := time.Now()
 	conn, err := grpc.NewClient("passthrough:///"+dst.String(),
@@ -81,6 +85,7 @@ func (p *grpcProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	}
 	defer conn.Close()
 	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: p.service}, grpc.WaitForReady(false))
+	answered := time.Since(start)
 	if err != nil {
 		st := status.Convert(err)
 		switch st.Code() {
@@ -98,7 +103,7 @@ func (p *grpcProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	if s := resp.GetStatus(); s != healthpb.HealthCheckResponse_SERVING {
 		return failure(start, ReasonNotServing, fmt.Sprintf("health status %s, want SERVING", s))
 	}
-	return success(start)
+	return successRTT(start, answered)
 }
 
 // grpcDetail is the message of an Unavailable status, which the gRPC client

@@ -251,8 +251,9 @@ func (m *Monitor) schedule(due time.Time, spacing time.Duration) {
 }
 
 // RTT returns the target's smoothed round-trip time: each passed round's
-// duration (the slowest of its passed checks, which run in parallel) folded
-// into an exponentially weighted moving average with factor RTTFactor,
+// RTT (the slowest of its passed checks, which run in parallel, each by the
+// RTT its type measures: see Result.RTT) folded into an exponentially
+// weighted moving average with factor RTTFactor,
 // starting from the first passed round's. Failed rounds do not count: a
 // timeout measures the timeout, not the target. 0 until a round passed. It
 // takes no lock, so subscribers and queries may call it.

@@ -31,8 +31,10 @@ type Result struct {
 	// Duration is how long the whole probe took.
 	Duration time.Duration
 	// RTT is the part of a successful probe that measures the target's
-	// responsiveness, as each check type defines it (see measuredRTT); 0
-	// when the prober does not say, and then Duration stands for it.
+	// responsiveness, as each check type defines it (each prober's Probe
+	// says how: the connect, the TLS handshake, the first byte of an HTTP
+	// response, a DNS or gRPC answer); 0 when the prober does not say, and
+	// then Duration stands for it (see measuredRTT).
 	RTT time.Duration
 }
 
@@ -55,6 +57,12 @@ type Prober interface {
 }
 
 func success(start time.Time) Result { return Result{OK: true, Duration: time.Since(start)} }
+
+// successRTT is a success whose round-trip time is rtt, the part of the
+// probe that its check type measures.
+func successRTT(start time.Time, rtt time.Duration) Result {
+	return Result{OK: true, Duration: time.Since(start), RTT: rtt}
+}
 
 // failure is a failed probe with a reason from the fixed set and a detail
 // that never quotes the peer's bytes.

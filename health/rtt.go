@@ -17,7 +17,7 @@ import (
 // would take 18 rounds to cover 90 % of a change.
 const RTTFactor = 0.3
 
-// ewma folds one round's duration into the smoothed round-trip time prev.
+// ewma folds one round's RTT sample into the smoothed round-trip time prev.
 // prev 0 means no sample yet: the first sample starts it. A sample is
 // counted as at least 1ns, so that 0 keeps meaning "none yet".
 func ewma(prev, sample time.Duration) time.Duration {

@@ -61,6 +61,9 @@ func TestRoundRTT(t *testing.T) {
 		// require 2 of 3: the timed-out check is not the target's RTT.
 		{[]Result{ok(3 * time.Millisecond), bad(time.Second), ok(5 * time.Millisecond)}, 5 * time.Millisecond},
 		{[]Result{bad(time.Second)}, 0},
+		// A result's own RTT stands for it, not its whole duration.
+		{[]Result{{OK: true, Duration: 9 * time.Millisecond, RTT: 2 * time.Millisecond}, ok(5 * time.Millisecond)}, 5 * time.Millisecond},
+		{[]Result{{OK: true, Duration: 9 * time.Millisecond, RTT: 6 * time.Millisecond}, ok(5 * time.Millisecond)}, 6 * time.Millisecond},
 	} {
 		if got := roundRTT(tc.results); got != tc.want {
 			t.Errorf("roundRTT(%+v) = %s, want %s", tc.results, got, tc.want)

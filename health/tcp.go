@@ -36,15 +36,19 @@ func newTCPProber(o *options) (*tcpProber, error) {
 	return p, nil
 }
 
+// Probe's RTT is the time to connect (curl's time_connect), also with send
+// and expect: a banner's or a reply's delay is the service's, not the
+// network's.
 func (p *tcpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	start := time.Now()
 	conn, err := dialProbe(ctx, dst, 0)
 	if err != nil {
 		return failed(start, err)
 	}
+	connected := time.Since(start)
 	defer conn.Close()
 	if len(p.send) == 0 && len(p.expect) == 0 {
-		return success(start)
+		return successRTT(start, connected)
 	}
 	if deadline, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(deadline)
@@ -55,12 +59,12 @@ func (p *tcpProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 		}
 	}
 	if len(p.expect) == 0 {
-		return success(start)
+		return successRTT(start, connected)
 	}
 	if err := readUntil(conn, p.expect, maxBannerBytes); err != nil {
 		return failed(start, err)
 	}
-	return success(start)
+	return successRTT(start, connected)
 }
 
 func (p *tcpProber) Close() {}

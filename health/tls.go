@@ -33,6 +33,8 @@ func newTLSProber(u *url.URL, o *options, cfg CheckConfig) (*tlsProber, string, 
 	}, digest, nil
 }
 
+// Probe's RTT is the time to connect and complete the handshake (curl's
+// time_appconnect); checking the certificate's lifetime is not part of it.
 func (p *tlsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	start := time.Now()
 	raw, err := dialProbe(ctx, dst, p.timeout)
@@ -44,6 +46,7 @@ func (p *tlsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	if err := conn.HandshakeContext(ctx); err != nil {
 		return failed(start, err)
 	}
+	handshaken := time.Since(start)
 	if p.minLife > 0 {
 		certs := conn.ConnectionState().PeerCertificates
 		if len(certs) == 0 {
@@ -54,7 +57,7 @@ func (p *tlsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 				certs[0].NotAfter.UTC().Format(time.DateOnly), int(left.Hours()/24), int(p.minLife.Hours()/24)))
 		}
 	}
-	return success(start)
+	return successRTT(start, handshaken)
 }
 
 func (p *tlsProber) Close() {}
