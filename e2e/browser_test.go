@@ -40,13 +40,19 @@ func browserContext(t *testing.T) context.Context {
 }
 
 // backend is an HTTP server the test can stop.
-func backend(t *testing.T, addr string) *http.Server {
+func backend(t *testing.T, addr string) *http.Server { return delayedBackend(t, addr, 0) }
+
+// delayedBackend answers after delay.
+func delayedBackend(t *testing.T, addr string, delay time.Duration) *http.Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) }), ReadHeaderTimeout: time.Minute}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(delay)
+		w.Write([]byte("ok"))
+	}), ReadHeaderTimeout: time.Minute}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return srv
@@ -67,6 +73,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 	primary := backend(t, "127.0.0.1:"+httpPort)
 	backend(t, "127.0.0.2:"+httpPort)
 	backend(t, "127.0.0.3:"+httpPort)
+	delayedBackend(t, "127.0.0.4:"+httpPort, 60*time.Millisecond)
+	backend(t, "127.0.0.5:"+httpPort)
 	overrides := filepath.Join(t.TempDir(), "overrides") // none yet
 	hostile := `<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>`
 	inst, err := test.CoreDNSServer(`example.org:0 {
@@ -80,6 +88,14 @@ func TestStatusPageInBrowser(t *testing.T) {
 			check http://www.example.org:` + httpPort + `/health
 			interval 300ms
 			fall 1
+		}
+		pool slow.example.org {
+			target 127.0.0.4
+			target 127.0.0.5
+			check http://slow.example.org:` + httpPort + `/
+			interval 300ms
+			timeout 250ms
+			slow_rtt 30ms
 		}
 	}
 }`)
@@ -102,6 +118,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 	primary.Close()
 	waitTrue(ctx, t, `document.querySelector('`+row+`').textContent === "down"`, "the primary down without a reload")
 	waitTrue(ctx, t, `document.getElementById("events").textContent.includes("override applied")`, "the override event on the live stream")
+	slowRow := `article[data-pool="slow.example.org."] tr[data-target="127.0.0.4"]`
+	waitTrue(ctx, t, `document.querySelector('`+slowRow+` .tag.slow') !== null`, "the slow target tagged slow")
+	if steering := text(ctx, t, slowRow+" .steering"); !strings.Contains(steering, "over slow_rtt 30ms") {
+		t.Errorf("The slow target's row says %q, want why it is slow", steering)
+	}
+	waitTrue(ctx, t, `document.getElementById("events").textContent.includes("slow started")`, "the slow_started event")
 	events := text(ctx, t, "#events")
 	answers := text(ctx, t, `article[data-pool="www.example.org."] .answers`)
 	if pwned, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pwned === 1`)); err != nil || pwned {
