@@ -5,6 +5,7 @@ package netns
 import (
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,4 +57,94 @@ func Own(t *testing.T) bool {
 		t.Fatalf("The test did not run in its network namespace")
 	}
 	return false
+}
+
+// Needs skips the test when one of the commands is missing. Call it before
+// Own, so that the parent skips rather than the child.
+func Needs(t *testing.T, commands ...string) {
+	t.Helper()
+	for _, name := range commands {
+		if _, err := exec.LookPath(name); err != nil {
+			t.Skipf("Needs the %s command", name)
+		}
+	}
+}
+
+// Sysctl sets a sysctl of the test's own namespace, such as
+// net.ipv4.icmp_echo_ignore_all (dots for slashes; a key whose parts hold
+// dots cannot be written so). It refuses outside a namespace made by Own:
+// these sysctls would change the machine's.
+func Sysctl(t *testing.T, key, value string) {
+	t.Helper()
+	if os.Getenv(env) != t.Name() {
+		t.Fatalf("netns.Sysctl %s outside the network namespace of netns.Own", key)
+	}
+	if err := os.WriteFile(sysctlPath(key), []byte(value), 0o644); err != nil {
+		t.Fatalf("Setting %s to %s: %v", key, value, err)
+	}
+}
+
+// HasSysctl reports whether the kernel has the sysctl key.
+func HasSysctl(key string) bool {
+	_, err := os.Stat(sysctlPath(key))
+	return err == nil
+}
+
+func sysctlPath(key string) string { return "/proc/sys/" + strings.ReplaceAll(key, ".", "/") }
+
+// Peer is a second network namespace, linked to the test's own by a veth
+// pair: unlike loopback, traffic over it is what the kernel rate-limits and
+// queues as it would on a real link. A sleeping child process holds the
+// namespace until the test ends.
+type Peer struct {
+	ns string // the child's /proc/PID/ns/net
+}
+
+// NewPeer makes a peer namespace with lo up and a veth pair between the
+// test's namespace, which must be Own's, and the peer's: local is this
+// end's address, remote the peer's, as prefixes (169.254.0.1/30). The
+// documentation prefixes are local in Own's namespace: do not use them
+// here. It needs nsenter (see Needs).
+func NewPeer(t *testing.T, local, remote string) *Peer {
+	t.Helper()
+	if os.Getenv(env) != t.Name() {
+		t.Fatalf("netns.NewPeer outside the network namespace of netns.Own")
+	}
+	holder := exec.Command("sleep", "3600")
+	holder.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	if err := holder.Start(); err != nil {
+		t.Fatalf("Starting the peer namespace's process: %v", err)
+	}
+	t.Cleanup(func() {
+		holder.Process.Kill()
+		holder.Wait()
+	})
+	pid := strconv.Itoa(holder.Process.Pid)
+	p := &Peer{ns: "/proc/" + pid + "/ns/net"}
+	run(t, "ip", "link", "add", "veth-local", "type", "veth", "peer", "name", "veth-peer", "netns", pid)
+	run(t, "ip", "addr", "add", local, "dev", "veth-local")
+	run(t, "ip", "link", "set", "veth-local", "up")
+	p.Run(t, "ip", "link", "set", "lo", "up")
+	p.Run(t, "ip", "addr", "add", remote, "dev", "veth-peer")
+	p.Run(t, "ip", "link", "set", "veth-peer", "up")
+	return p
+}
+
+// Run runs a command inside the peer's namespace.
+func (p *Peer) Run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	run(t, "nsenter", append([]string{"--net=" + p.ns, "--", name}, args...)...)
+}
+
+// Sysctl sets a sysctl of the peer's namespace (see Sysctl).
+func (p *Peer) Sysctl(t *testing.T, key, value string) {
+	t.Helper()
+	p.Run(t, "sh", "-c", `printf '%s\n' "$1" > "$2"`, "sh", value, sysctlPath(key))
+}
+
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
 }
