@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failover-dns/failover/internal/netns"
+
 	"github.com/miekg/dns"
 )
 
@@ -98,7 +100,7 @@ func TestFailoverThreeTiersTCP(t *testing.T) {
 // TestFailoverThreeTiersAAAA needs three IPv6 loopback addresses: it runs in
 // a network namespace of its own, where 2001:db8::2 and ::3 sit on lo.
 func TestFailoverThreeTiersAAAA(t *testing.T) {
-	if !inOwnNetns(t) {
+	if !netns.Own(t) {
 		return
 	}
 	ips := []string{"::1", "2001:db8::2", "2001:db8::3"}

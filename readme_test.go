@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/test"
+	"github.com/failover-dns/failover/internal/netns"
 
 	"github.com/miekg/dns"
 )
@@ -64,7 +65,7 @@ func exampleZones(corefile string) []string {
 // each pool name for A, AAAA, MX and TXT, and each zone apex for its SOA,
 // over UDP and TCP.
 func TestReadmeExamples(t *testing.T) {
-	if !inOwnNetns(t) {
+	if !netns.Own(t) {
 		return
 	}
 	startUpstream(t, "192.0.2.53:53")

@@ -625,6 +625,24 @@ var checkErrors = []parseErrorCase{
 			}
 		}
 	}`, "Testfile:5 - Error during parsing: max_latency 3s must be shorter than the timeout 2s"},
+	{"icmp count beyond the timeout", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check icmp://www.example.org {
+				count 50
+			}
+		}
+	}`, "Testfile:5 - Error during parsing: count 50 sends its last echo 2.45s after the first (echoes go 50ms apart), which is not within the timeout 2s: write count 40 or less, or a pool timeout above 2.45s"},
+	{"icmp max_loss without percent sign", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			timeout 1s
+			check icmp://www.example.org {
+				count 5
+				max_loss 20
+			}
+		}
+	}`, "Testfile:7 - Error during parsing: max_loss '20' needs its percent sign: write 'max_loss 20%'"},
 	{"bad status range", `failover example.org {
 		pool www.example.org {
 			target 192.0.2.1

@@ -59,9 +59,11 @@ func (c *Check) Probe(ctx context.Context, addr netip.Addr, port uint16) Result 
 	}
 	dst := netip.AddrPortFrom(addr, port)
 	r := c.prober.Probe(ctx, dst)
-	if r.OK && c.maxLatency > 0 && r.Duration > c.maxLatency {
-		r = Result{Reason: ReasonSlow, Duration: r.Duration,
-			Detail: fmt.Sprintf("slower than max_latency %s: %s", c.maxLatency, roundDuration(r.Duration))}
+	if r.OK && c.maxLatency > 0 {
+		if latency, what := c.latency(r); latency > c.maxLatency {
+			r = Result{Reason: ReasonSlow, Duration: r.Duration,
+				Detail: fmt.Sprintf("slower than max_latency %s: %s%s", c.maxLatency, what, roundDuration(latency))}
+		}
 	}
 	if r.Reason == ReasonTimeout {
 		// The error alone ("i/o timeout") does not say how long was waited.
@@ -69,6 +71,17 @@ func (c *Check) Probe(ctx context.Context, addr netip.Addr, port uint16) Result 
 	}
 	r.Check, r.Addr, r.Detail = c.name, dst, capDetail(r.Detail)
 	return r
+}
+
+// latency is what max_latency limits in a successful result, and how the
+// detail names it: for icmp the echoes' mean round-trip time, as a round
+// of several echoes also lasts the spacing between them; for the other
+// checks the whole probe's duration.
+func (c *Check) latency(r Result) (time.Duration, string) {
+	if c.scheme == "icmp" {
+		return r.RTT, "mean echo round trip "
+	}
+	return r.Duration, ""
 }
 
 // watchable reports whether the check talks TCP, so that an idle TCP
@@ -167,7 +180,7 @@ func build(u *url.URL, port uint16, o *options, cfg CheckConfig) (*Check, string
 		if u.Port() != "" || (u.Path != "" && u.Path != "/") {
 			return nil, "", fmt.Errorf("check '%s': an icmp check takes no port or path: write icmp://HOST", checkName(u))
 		}
-		c.prober = newICMPProber()
+		c.prober, err = newICMPProber(o, cfg.Timeout)
 	default:
 		return nil, "", fmt.Errorf("check scheme '%s' is not supported: write %s", u.Scheme, Schemes)
 	}

@@ -116,6 +116,26 @@ func (o *options) integer(name string, lo, hi int) (int, bool, error) {
 	return n, true, nil
 }
 
+// percent reads a whole percentage from lo% to hi%, written with its sign.
+func (o *options) percent(name string, lo, hi int) (int, bool, error) {
+	opt, ok, err := o.one(name)
+	if !ok || err != nil {
+		return 0, false, err
+	}
+	if len(opt.Args) != 1 {
+		return 0, false, o.errf(opt, "%s takes one percentage from %d%% to %d%%: write e.g. '%s 20%%'", name, lo, hi, name)
+	}
+	digits, isPct := strings.CutSuffix(opt.Args[0], "%")
+	n, err := strconv.Atoi(digits)
+	if err != nil || n < lo || n > hi {
+		return 0, false, o.errf(opt, "%s '%s' is not a percentage from %d%% to %d%%: write e.g. '%s 20%%'", name, opt.Args[0], lo, hi, name)
+	}
+	if !isPct {
+		return 0, false, o.errf(opt, "%s '%s' needs its percent sign: write '%s %d%%'", name, opt.Args[0], name, n)
+	}
+	return n, true, nil
+}
+
 func (o *options) duration(name string) (time.Duration, bool, error) {
 	opt, ok, err := o.one(name)
 	if !ok || err != nil {

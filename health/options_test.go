@@ -20,7 +20,9 @@ func TestUnknownOptionMessages(t *testing.T) {
 			"check option 'ca' does not apply to http checks, only to tls, https and grpcs checks: write one of method, header"},
 		{"https://www.example.org/", "cert_min_days 7",
 			"check option 'cert_min_days' does not apply to https checks, only to tls checks: write one of method, header, status, body_contains, body_regex, follow_redirects, ca, client_cert, server_name, insecure, tls_min, max_latency"},
-		{"icmp://www.example.org", "count 3", "check option 'count' does not apply to icmp checks: their only option is max_latency"},
+		{"icmp://www.example.org", "cuont 3", "check option 'cuont' does not apply to icmp checks: did you mean 'count'? (icmp checks take count, max_loss, max_jitter, max_latency)"},
+		{"icmp://www.example.org", "send PING", "check option 'send' does not apply to icmp checks, only to tcp checks: write one of count, max_loss, max_jitter, max_latency"},
+		{"tcp://www.example.org:25", "count 3", "check option 'count' does not apply to tcp checks, only to icmp checks: write one of send, expect, max_latency"},
 		{"dns://www.example.org", "service x", "check option 'service' does not apply to dns checks, only to grpc and grpcs checks: write one of query, type, transport, rcode, answer_contains, max_latency"},
 	} {
 		// A valid option first: the error must name the bad option's line.

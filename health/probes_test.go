@@ -403,13 +403,26 @@ func TestDNSProbe(t *testing.T) {
 	}
 }
 
+// TestICMPProbe: one echo, and a round of three that must all be
+// answered, to the loopback addresses. The result's RTT is the echoes'
+// round trip, which the spacing between the three makes shorter than the
+// round.
 func TestICMPProbe(t *testing.T) {
 	if !canUseRawICMP() {
 		t.Skip("Needs raw ICMP sockets (root or CAP_NET_RAW); datagram ICMP depends on net.ipv4.ping_group_range")
 	}
 	for _, addr := range []string{"127.0.0.1", "::1"} {
-		if r := probeAt(t, netip.MustParseAddr(addr), CheckConfig{URL: "icmp://www.example.org"}); !r.OK {
-			t.Errorf("Echo to %s: got %+v", addr, r)
+		for _, tc := range []struct {
+			opts    []string
+			minTime time.Duration
+		}{
+			{nil, 0},
+			{[]string{"count 3", "max_loss 0%"}, 2 * EchoSpacing},
+		} {
+			r := probeAt(t, netip.MustParseAddr(addr), CheckConfig{URL: "icmp://www.example.org", Options: opts(tc.opts...)})
+			if !r.OK || r.RTT <= 0 || r.RTT > r.Duration || r.Duration < tc.minTime {
+				t.Errorf("Echo to %s %v: got %+v, want a pass with 0 < RTT <= Duration, Duration at least %s", addr, tc.opts, r, tc.minTime)
+			}
 		}
 	}
 }

@@ -24,6 +24,8 @@ const (
 	ReasonSlow        = "slow"          // succeeded, but slower than max_latency
 	ReasonCertExpiry  = "cert_expiring" // valid certificate, but not for cert_min_days more days
 	ReasonNotServing  = "not_serving"   // gRPC health status other than SERVING
+	ReasonLoss        = "loss"          // icmp: more echoes lost than max_loss allows
+	ReasonJitter      = "jitter"        // icmp: the echoes' jitter above max_jitter
 	ReasonError       = "error"
 )
 
