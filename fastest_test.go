@@ -210,6 +210,20 @@ func TestSlowTargetsLeaveAnswers(t *testing.T) {
 	}
 }
 
+// TestFastestWithSlowRTT: under policy fastest a slow target is still
+// marked slow, and a slow answered target gives way at once to a target
+// that is not slow.
+func TestFastestWithSlowRTT(t *testing.T) {
+	f := newFastestPool(t, func(c *poolConfig) { c.slowRTT = 50 * ms })
+	f.rounds(20*ms, 30*ms, 40*ms)
+	f.want("All fast, .1 fastest", "192.0.2.1")
+	f.round(0, 60*ms)
+	if !f.states[0].slow {
+		t.Fatalf("Target .1 at 60ms with slow_rtt 50ms is not slow")
+	}
+	f.want(".1 slow: the fastest of the others at once", "192.0.2.2")
+}
+
 // TestFastestRegions: within a region, the fastest of the region's best
 // tier; the global answer has its own memory.
 func TestFastestRegions(t *testing.T) {

@@ -262,7 +262,7 @@ func (p *pool) noteProbe(i int, u health.Update) (steer bool) {
 		if !u.Replay {
 			st.rounds++
 		}
-		steer = p.policy == policyFastest || p.noteSlow(i, !u.Replay)
+		steer = p.noteSlow(i, !u.Replay) || p.policy == policyFastest
 	}
 	if !u.Result.OK && u.State != health.Unknown {
 		st.failure = u.Result
