@@ -32,7 +32,7 @@ const (
 // exportedMetrics are the metrics README.md's Metrics section lists; the
 // dashboard shows each of them.
 var exportedMetrics = []string{
-	"coredns_failover_target_up", "coredns_failover_target_rtt_seconds", "coredns_failover_probes_total",
+	"coredns_failover_target_up", "coredns_failover_target_rtt_seconds", "coredns_failover_target_slow", "coredns_failover_probes_total",
 	"coredns_failover_probe_duration_seconds", "coredns_failover_probe_lateness_seconds",
 	"coredns_failover_transitions_total", "coredns_failover_answers_total", "coredns_failover_target_override",
 	"coredns_failover_all_down_total", "coredns_failover_notifications_total", "coredns_failover_notification_queue_length",
@@ -370,6 +370,7 @@ func TestDashboardAndRulesInPrometheus(t *testing.T) {
 			check http://web.example.org:`+webPort+`/
 			interval 200ms
 			timeout 150ms
+			slow_rtt 100ms
 		}
 		pool solo.example.org {
 			target 127.0.0.3
