@@ -42,9 +42,10 @@ func (m fastestMargin) beats(rtt, than time.Duration) bool {
 // long each other target has been beating the slowest of them. It is
 // guarded by the pool's mutex.
 type fastestMemory struct {
-	chosen []int    // answered targets, fastest first
-	streak []int    // per target: consecutive own rounds it beat the slowest chosen target
-	seen   []uint64 // per target: its round count at the last decision
+	chosen  []int    // answered targets, fastest first
+	ordered bool     // chosen was sorted when all of them had an RTT
+	streak  []int    // per target: consecutive own rounds it beat the slowest chosen target
+	seen    []uint64 // per target: its round count at the last decision
 }
 
 func newFastestMemory(targets int) *fastestMemory {
@@ -56,7 +57,9 @@ func newFastestMemory(targets int) *fastestMemory {
 // while they are candidates; a vacancy goes to the fastest other candidate
 // at once; and a candidate replaces the slowest answered target only after
 // beating it by the margin in c.margin.rounds of its own rounds in a row.
-// It returns the targets to answer, fastest first.
+// It returns the targets to answer, fastest first as of the last change of
+// who they are: their order alone never changes, so that near-equal
+// answered targets do not trade places on every round.
 func (c *poolConfig) fastest(mem *fastestMemory, states []targetState, cands []int) []int {
 	n := min(max1(c.maxAnswers), len(cands))
 	chosen := make([]int, 0, n)
@@ -73,12 +76,17 @@ func (c *poolConfig) fastest(mem *fastestMemory, states []targetState, cands []i
 	}
 	faster := func(a, b int) int { return compareRTT(states[a].rtt, states[b].rtt) }
 	slices.SortStableFunc(others, faster) // ties stay in configuration order
+	changed := len(chosen) != len(mem.chosen)
 	for len(chosen) < n {
 		chosen, others = append(chosen, others[0]), others[1:]
+		changed = true
 	}
-	if len(chosen) > 0 {
+	if len(chosen) > 0 && c.challenge(mem, states, chosen, others) {
+		changed = true
+	}
+	if changed || !mem.ordered {
 		slices.SortStableFunc(chosen, faster)
-		chosen = c.challenge(mem, states, chosen, others)
+		mem.ordered = !slices.ContainsFunc(chosen, func(i int) bool { return states[i].rtt <= 0 })
 	}
 	challenging := make([]bool, len(states))
 	for _, i := range others {
@@ -95,10 +103,12 @@ func (c *poolConfig) fastest(mem *fastestMemory, states []targetState, cands []i
 }
 
 // challenge counts the streaks of the targets not answered (others,
-// fastest first) against the slowest answered one, the last of chosen, and
-// swaps in the fastest whose streak is long enough.
-func (c *poolConfig) challenge(mem *fastestMemory, states []targetState, chosen, others []int) []int {
-	slowest := chosen[len(chosen)-1]
+// fastest first) against the slowest answered one, and puts the fastest
+// whose streak is long enough in its place in chosen. It reports whether
+// it did.
+func (c *poolConfig) challenge(mem *fastestMemory, states []targetState, chosen, others []int) bool {
+	at := slowestOf(states, chosen)
+	slowest := chosen[at]
 	winner := -1
 	for _, i := range others {
 		switch {
@@ -112,14 +122,25 @@ func (c *poolConfig) challenge(mem *fastestMemory, states []targetState, chosen,
 		}
 	}
 	if winner < 0 {
-		return chosen
+		return false
 	}
-	chosen[len(chosen)-1] = winner
-	slices.SortStableFunc(chosen, func(a, b int) int { return compareRTT(states[a].rtt, states[b].rtt) })
+	chosen[at] = winner
 	for _, i := range others {
 		mem.streak[i] = 0
 	}
-	return chosen
+	return true
+}
+
+// slowestOf returns the position in targets of the one with the highest
+// smoothed RTT (an unknown one counting as the highest).
+func slowestOf(states []targetState, targets []int) int {
+	at := 0
+	for j, i := range targets {
+		if compareRTT(states[i].rtt, states[targets[at]].rtt) >= 0 {
+			at = j
+		}
+	}
+	return at
 }
 
 // compareRTT orders smoothed RTTs fastest first, an unknown one (0) last.

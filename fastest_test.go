@@ -140,6 +140,54 @@ func TestFastestMaxAnswers(t *testing.T) {
 	f.want(".3 fastest for 3 rounds", "192.0.2.3", "192.0.2.2")
 }
 
+// TestFastestFailedRoundsDoNotCount: a challenger's failed round (its
+// smoothed RTT unchanged) does not count toward its streak, and ends it.
+func TestFastestFailedRoundsDoNotCount(t *testing.T) {
+	f := newFastestPool(t, nil)
+	f.rounds(50*ms, 60*ms, 70*ms)
+	f.rounds(50*ms, 10*ms, 70*ms)
+	f.rounds(50*ms, 10*ms, 70*ms)
+	fail := health.Update{Result: health.Result{Reason: health.ReasonTimeout}, State: health.Up, RTT: 10 * ms}
+	f.observe(1, fail)
+	f.observe(1, fail)
+	f.want(".2 faster for 2 rounds, then failing", "192.0.2.1")
+	f.rounds(50*ms, 10*ms, 70*ms)
+	f.rounds(50*ms, 10*ms, 70*ms)
+	f.want(".2 faster for 2 rounds since its failure", "192.0.2.1")
+	f.round(1, 10*ms)
+	f.want(".2 faster for 3 rounds since its failure", "192.0.2.2")
+}
+
+// TestFastestOrderStable: with max_answers 2, two answered targets whose
+// RTTs trade places by a hair keep their order in the answer.
+func TestFastestOrderStable(t *testing.T) {
+	f := newFastestPool(t, func(c *poolConfig) { c.maxAnswers = 2 })
+	f.rounds(20*ms, 21*ms, 90*ms)
+	f.want("First RTTs", "192.0.2.1", "192.0.2.2")
+	for range 10 {
+		f.rounds(21*ms, 20*ms, 90*ms)
+		f.want(".2 a hair faster", "192.0.2.1", "192.0.2.2")
+		f.rounds(20*ms, 21*ms, 90*ms)
+	}
+}
+
+// TestSlowNeedsAnRTT: a target inherited as slow by a reload whose monitor
+// starts afresh (no RTT yet) is not slow any more.
+func TestSlowNeedsAnRTT(t *testing.T) {
+	f := newFastestPool(t, func(c *poolConfig) { c.policy, c.slowRTT = policyPriority, 50*ms })
+	f.rounds(60*ms, 20*ms, 20*ms)
+	f.want(".1 slow", "192.0.2.2", "192.0.2.3")
+	c := testConfig(1, 1, 1)
+	c.slowRTT = 50 * ms
+	p := newPool(c, nil, f.clk)
+	dropSeries(t, p)
+	p.inherit(f.pool)
+	p.observe(0, health.Update{State: health.Unknown, Replay: true})
+	if p.states[0].slow {
+		t.Errorf("Target .1 without an RTT after the reload is still slow")
+	}
+}
+
 // TestFastestNoiseNeverAlternates: two targets with the same mean RTT and
 // independent noise keep one answer over thousands of rounds, however the
 // noise falls; real steps between them still move it.

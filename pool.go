@@ -259,11 +259,19 @@ func (p *pool) noteProbe(i int, u health.Update) (steer bool) {
 			p.rttGauges[i] = targetRTT.WithLabelValues(p.name, p.targets[i].label)
 		}
 		p.rttGauges[i].Set(u.RTT.Seconds())
-		if !u.Replay {
-			st.rounds++
-		}
-		steer = p.noteSlow(i, !u.Replay) || p.policy == policyFastest
 	}
+	// Only a passed round is a sample of the RTT (u.RTT is the smoothed
+	// one, which a failed round leaves as it was): it counts for a
+	// challenger under policy fastest, and a failed one ends its streak.
+	switch {
+	case u.Replay:
+	case u.Result.OK && u.RTT > 0:
+		st.rounds++
+	default:
+		p.breakStreaks(i)
+	}
+	// A target without an RTT (a new monitor after a reload) is not slow.
+	steer = p.noteSlow(i, !u.Replay) || (p.policy == policyFastest && u.RTT > 0)
 	if !u.Result.OK && u.State != health.Unknown {
 		st.failure = u.Result
 		if !u.Replay {
@@ -289,6 +297,9 @@ func (p *pool) noteSlow(i int, news bool) bool {
 	if st.slow {
 		slow = 1
 	}
+	if p.muted.Load() { // a newer configuration of the pool exports and logs
+		return true
+	}
 	targetSlow.WithLabelValues(p.name, t.label).Set(slow)
 	if news {
 		e := events.Event{Type: events.TypeSlowEnded, Target: t.label, Detail: detail}
@@ -299,6 +310,16 @@ func (p *pool) noteSlow(i int, news bool) bool {
 		p.emit(e)
 	}
 	return true
+}
+
+// breakStreaks ends target i's streaks as a challenger under policy
+// fastest: its round failed. Called with p.mu held.
+func (p *pool) breakStreaks(i int) {
+	for fam := range p.fastest {
+		for _, mem := range p.fastest[fam] {
+			mem.streak[i] = 0
+		}
+	}
 }
 
 // slowExit is the smoothed RTT a slow target must get below to stop being

@@ -118,7 +118,7 @@ func (p *pool) steering(i int) string {
 		return p.slowDetail(s)
 	}
 	mem := p.memory(p.targets[i].family(), 0)
-	if mem == nil || !p.up(s) {
+	if held, _ := p.held(s, p.clock.Now()); mem == nil || !p.up(s) || held {
 		return ""
 	}
 	if slices.Contains(mem.chosen, i) {
@@ -127,7 +127,7 @@ func (p *pool) steering(i int) string {
 	if len(mem.chosen) == 0 || !slices.Contains(p.tierOf(mem.chosen[0]), i) {
 		return "fastest: not in the answered tier"
 	}
-	slowest := mem.chosen[len(mem.chosen)-1]
+	slowest := mem.chosen[slowestOf(p.states, mem.chosen)]
 	m, than := p.margin, p.states[slowest].rtt
 	return fmt.Sprintf("fastest: not answered; it takes over from %s (smoothed RTT %s) when its own (%s) is at least %d %% and %s lower for %d rounds in a row (%d so far)",
 		p.targets[slowest].label, roundRTT(than), roundRTT(s.rtt), m.percent, m.min, m.rounds, mem.streak[i])
