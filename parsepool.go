@@ -236,6 +236,9 @@ func (pp *poolParse) validate(c *caddy.Controller) (*poolConfig, error) {
 	if err := pp.buildChecks(c); err != nil {
 		return nil, err
 	}
+	if err := pp.slowReachable(c); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -285,6 +288,24 @@ func (pp *poolParse) steering(c *caddy.Controller) error {
 	}
 	if line, set := pp.lines["slow_rtt"]; set && p.slowRTT >= p.timeout {
 		return errAt(c, line, "slow_rtt %s is not shorter than the timeout %s: a round that slow fails, so no target could ever be slow; lower slow_rtt or raise the timeout", p.slowRTT, p.timeout)
+	}
+	return nil
+}
+
+// slowReachable refuses a slow_rtt that no passed round can exceed: when
+// every check has a max_latency at or below it, a round that slow fails.
+func (pp *poolParse) slowReachable(c *caddy.Controller) error {
+	p := pp.cfg
+	line, set := pp.lines["slow_rtt"]
+	var highest time.Duration
+	for _, check := range p.checks {
+		if check.MaxLatency() == 0 {
+			return nil
+		}
+		highest = max(highest, check.MaxLatency())
+	}
+	if set && highest <= p.slowRTT {
+		return errAt(c, line, "slow_rtt %s is not below the checks' max_latency (at most %s): a round that slow fails, so no target could ever be slow; lower slow_rtt or raise max_latency", p.slowRTT, highest)
 	}
 	return nil
 }

@@ -531,6 +531,15 @@ var propertyErrors = []parseErrorCase{
 			slow_rtt 2s
 		}
 	}`, "Testfile:5 - Error during parsing: slow_rtt 2s is not shorter than the timeout 2s: a round that slow fails, so no target could ever be slow; lower slow_rtt or raise the timeout"},
+	{"slow_rtt not under max_latency", `failover example.org {
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80 {
+				max_latency 100ms
+			}
+			slow_rtt 100ms
+		}
+	}`, "Testfile:7 - Error during parsing: slow_rtt 100ms is not below the checks' max_latency (at most 100ms): a round that slow fails, so no target could ever be slow; lower slow_rtt or raise max_latency"},
 	{"slow_rtt too short", `failover example.org {
 		pool www.example.org {
 			target 192.0.2.1

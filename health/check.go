@@ -48,6 +48,10 @@ type Check struct {
 	users      int // monitors probing with this check; guarded by registry
 }
 
+// MaxLatency is the check's max_latency, 0 when it has none: a passed
+// probe's RTT never exceeds it.
+func (c *Check) MaxLatency() time.Duration { return c.maxLatency }
+
 // Key identifies the check: two checks with the same key probe the same way.
 func (c *Check) Key() string { return c.key }
 

@@ -84,6 +84,10 @@ func newICMPProber(o *options, timeout time.Duration) (*icmpProber, error) {
 		if p.count == 1 {
 			return nil, o.errf(o.all("max_loss")[0], "max_loss %d%% needs count 2 or more: one echo is answered or lost, and a round with every echo lost fails anyway; add e.g. 'count 5'", maxLoss)
 		}
+		if worst := 100 * (p.count - 1); maxLoss*p.count >= worst {
+			return nil, o.errf(o.all("max_loss")[0], "max_loss %d%% never fails a round of count %d: losing %d of %d echoes is %s%%, within it, and losing all already fails; write max_loss %d%% or less, or a larger count",
+				maxLoss, p.count, p.count-1, p.count, percentOf(p.count-1, p.count), (worst-1)/p.count)
+		}
 		p.rules.maxLoss = maxLoss
 	}
 	maxJitter, hasJitter, err := o.duration("max_jitter")
