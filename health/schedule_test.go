@@ -99,13 +99,16 @@ func TestRoundsStartToStart(t *testing.T) {
 	waitFor(t, firstVerdict+5*time.Second, "21 rounds", func() bool { return len(p.gaps()) >= 20 })
 	gaps := p.gaps()[:20]
 	var sum time.Duration
-	for i, g := range gaps {
-		// The next round is due a jittered interval after this one started,
-		// and never starts before it is due.
-		if g < interval*95/100-time.Millisecond {
-			t.Errorf("Rounds %d and %d started %s apart, want at least %s", i+1, i+2, g, interval*95/100)
-		}
+	for _, g := range gaps {
 		sum += g
+	}
+	// Each round is due a jittered interval (at least 95 ms) after the
+	// previous one started, and never starts before it is due. The prober
+	// stamps a round a moment after it started, and on a loaded machine that
+	// moment varies, so one gap can look short (a late stamp, then a prompt
+	// one); over 20 rounds only the first stamp's delay remains.
+	if least := time.Duration(len(gaps))*interval*95/100 - 50*time.Millisecond; sum < least {
+		t.Errorf("20 rounds started within %s (%v), want at least %s: a round started before it was due", sum, gaps, least)
 	}
 	// Start to start: the mean is the interval, not interval + 40 ms (a loose
 	// bound: a loaded machine starts rounds late, never early).
