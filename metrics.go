@@ -160,3 +160,11 @@ func (p *pool) countAnswer(server string, fam, result int) {
 	}
 	c.total[fam][result].Inc()
 }
+
+// gaugeOf is a yes/no gauge's value: 1 or 0.
+func gaugeOf(yes bool) float64 {
+	if yes {
+		return 1
+	}
+	return 0
+}

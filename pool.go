@@ -105,11 +105,7 @@ func (p *pool) exportSlow() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, t := range p.targets {
-		slow := 0.0
-		if p.states[i].slow {
-			slow = 1
-		}
-		targetSlow.WithLabelValues(p.name, t.label).Set(slow)
+		targetSlow.WithLabelValues(p.name, t.label).Set(gaugeOf(p.states[i].slow))
 	}
 }
 
@@ -200,11 +196,7 @@ func (p *pool) observe(i int, u health.Update) {
 	}
 
 	t := p.targets[i]
-	up := 0.0
-	if s == health.Up {
-		up = 1
-	}
-	targetUp.WithLabelValues(p.name, t.label).Set(up)
+	targetUp.WithLabelValues(p.name, t.label).Set(gaugeOf(s == health.Up))
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -293,14 +285,10 @@ func (p *pool) noteSlow(i int, news bool) bool {
 	st.slow = !st.slow
 	t := p.targets[i]
 	detail := p.slowDetail(*st)
-	slow := 0.0
-	if st.slow {
-		slow = 1
-	}
 	if p.muted.Load() { // a newer configuration of the pool exports and logs
 		return true
 	}
-	targetSlow.WithLabelValues(p.name, t.label).Set(slow)
+	targetSlow.WithLabelValues(p.name, t.label).Set(gaugeOf(st.slow))
 	if news {
 		e := events.Event{Type: events.TypeSlowEnded, Target: t.label, Detail: detail}
 		if st.slow {

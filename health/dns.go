@@ -177,28 +177,13 @@ func (p *dnsProber) exchange(ctx context.Context, dst netip.AddrPort) (_ *dns.Ms
 		return nil, 0, err
 	}
 	for {
-		var n int
-		if tcp {
-			if _, err := io.ReadFull(conn, buf[:2]); err != nil {
-				return nil, 0, err
-			}
-			size := int(binary.BigEndian.Uint16(buf))
-			if size > len(buf) {
-				buf = make([]byte, size) // rare: the pooled buffer stays small
-			}
-			n, err = io.ReadFull(conn, buf[:size])
-		} else {
-			n, err = conn.Read(buf[:dns.MinMsgSize]) // dns.Client's size without EDNS0
-		}
+		msg, err := readReply(conn, buf, tcp)
 		if err != nil {
 			return nil, 0, err
 		}
 		rtt := time.Since(sent)
-		if n < 12 {
-			return nil, 0, dns.ErrShortRead
-		}
 		r := new(dns.Msg)
-		if err := r.Unpack(buf[:n]); err != nil {
+		if err := r.Unpack(msg); err != nil {
 			return nil, 0, err
 		}
 		switch {
@@ -229,6 +214,32 @@ func (p *dnsProber) rcodeList() string {
 		names[i] = rcodeName(rc)
 	}
 	return strings.Join(names, " or ")
+}
+
+// readReply reads one DNS message from conn into buf (a larger buffer if a
+// TCP message needs it) and returns its bytes.
+func readReply(conn net.Conn, buf []byte, tcp bool) ([]byte, error) {
+	var n int
+	var err error
+	if tcp {
+		if _, err := io.ReadFull(conn, buf[:2]); err != nil {
+			return nil, err
+		}
+		size := int(binary.BigEndian.Uint16(buf))
+		if size > len(buf) {
+			buf = make([]byte, size) // rare: the pooled buffer stays small
+		}
+		n, err = io.ReadFull(conn, buf[:size])
+	} else {
+		n, err = conn.Read(buf[:dns.MinMsgSize]) // dns.Client's size without EDNS0
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n < 12 {
+		return nil, dns.ErrShortRead
+	}
+	return buf[:n], nil
 }
 
 func (p *dnsProber) Close() {}
