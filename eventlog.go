@@ -14,13 +14,27 @@ import (
 // moment a configuration changed.
 var eventLog = events.NewLog(events.DefaultCapacity, nil)
 
-// emit appends an event about the pool.
+// emit appends an event about the pool. In a fleet, every replica
+// records the fleet's events and one notifies them (see notifiedBy).
 func (p *pool) emit(e events.Event) {
 	if p.muted.Load() {
 		return
 	}
 	e.Pool = p.name
+	if e.Type != events.TypeOverrideApplied && e.Type != events.TypeOverrideLifted {
+		e.NotifiedBy = p.notifiedBy(p.targetIndex(e.Target))
+	}
 	eventLog.Append(e)
+}
+
+// targetIndex is the index of the target labelled so, or -1 (also for "").
+func (p *pool) targetIndex(label string) int {
+	for i, t := range p.targets {
+		if label != "" && t.label == label {
+			return i
+		}
+	}
+	return -1
 }
 
 // emitTargetChange records a target's new state from a probe round.

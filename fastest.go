@@ -114,8 +114,10 @@ func (c *poolConfig) challenge(mem *fastestMemory, states []targetState, chosen,
 		switch {
 		case !c.margin.beats(states[i].rtt, states[slowest].rtt):
 			mem.streak[i] = 0
-		case states[i].rounds != mem.seen[i]:
-			mem.streak[i]++
+		default:
+			// Rounds since the last decision: one a round, or a fleet's
+			// published RTT counting for a whole streak (see noteProbe).
+			mem.streak[i] += int(states[i].rounds - mem.seen[i])
 		}
 		if winner < 0 && mem.streak[i] >= c.margin.rounds {
 			winner = i

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/coredns/caddy"
+	"github.com/failover-dns/failover/fleet"
 	"github.com/failover-dns/failover/health"
 	"github.com/failover-dns/failover/status"
 )
@@ -122,7 +123,11 @@ func (f *Failover) OnStartup() error {
 	muteOlder()
 	prev := f.previous()
 	running := health.Running()
+	if f.fleet != nil {
+		f.member = fleet.Acquire(*f.fleet)
+	}
 	for _, p := range f.pools {
+		p.member = f.member
 		p.inherit(prev.poolNamed(p.name))
 		p.start()
 	}
@@ -171,6 +176,10 @@ func (f *Failover) OnShutdown() error {
 	for _, p := range f.pools {
 		p.stop()
 	}
+	if f.member != nil {
+		f.member.Release()
+		f.member = nil
+	}
 	f.stopNotifiers()
 	f.started = false
 	if f.gen != nil {
@@ -209,12 +218,12 @@ func (f *Failover) logStart(prev *Failover, startedLoops int) {
 // logVersion logs the plugin's version once per process, at the first start.
 var logVersion sync.Once
 
-// monitorSet returns the distinct monitors the handler's pools use.
-func (f *Failover) monitorSet() map[*health.Monitor]bool {
-	set := map[*health.Monitor]bool{}
+// monitorSet returns the distinct sources of health the handler's pools use.
+func (f *Failover) monitorSet() map[targetSource]bool {
+	set := map[targetSource]bool{}
 	for _, p := range f.pools {
-		for _, m := range p.monitors {
-			set[m] = true
+		for _, src := range p.sources {
+			set[src] = true
 		}
 	}
 	return set

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/failover-dns/failover/events"
+	"github.com/failover-dns/failover/fleet"
 	"github.com/failover-dns/failover/health"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,8 +37,9 @@ type pool struct {
 	overrides *atomic.Pointer[overrideSet] // nil without an overrides file
 	clock     clock
 
-	monitors []*health.Monitor // while started; kept after stop for late queries
-	unsubs   []func()
+	member  *fleet.Fleet   // the fleet this replica is a member of; nil without one
+	sources []targetSource // while started; kept after stop for late queries
+	unsubs  []func()
 
 	answers  [families]atomic.Pointer[answer]
 	regional [families][]atomic.Pointer[answer] // per region; nil: use answers
@@ -84,14 +86,14 @@ func (p *pool) start() {
 	targetOverride.DeletePartialMatch(prometheus.Labels{"pool": p.name}) // the new configuration says anew
 	p.exportSlow()
 	for i := range p.targets {
-		p.monitors = append(p.monitors, health.Acquire(p.spec(i)))
+		p.sources = append(p.sources, p.acquireSource(i))
 	}
 	// Overrides first, then the states running monitors hand over: neither
 	// is news, so an all-down they add up to was counted by the previous
 	// configuration already.
 	p.applyOverrides(false)
-	for i, m := range p.monitors {
-		p.unsubs = append(p.unsubs, m.Subscribe(func(u health.Update) { p.observe(i, u) }))
+	for i, src := range p.sources {
+		p.unsubs = append(p.unsubs, src.Subscribe(func(u health.Update) { p.observe(i, u) }))
 	}
 }
 
@@ -174,11 +176,11 @@ func (p *pool) stop() {
 		p.stopTimer()
 	}
 	p.mu.Unlock()
-	for i, m := range p.monitors {
+	for i, src := range p.sources {
 		p.unsubs[i]()
-		m.Release()
+		src.Release()
 	}
-	p.unsubs = nil // monitors stays: queries may still read it for the adaptive TTL
+	p.unsubs = nil // sources stays: queries may still read it for the adaptive TTL
 	releaseSeries(p)
 }
 
@@ -241,10 +243,11 @@ func (p *pool) noteProbe(i int, u health.Update) (steer bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := &p.states[i]
-	if !u.Replay {
+	if !u.Replay && !u.Remote { // a probe round of this process
 		st.lastProbe, st.lastDuration = p.clock.Now(), u.Result.Duration
 		p.countProbe(u.Result)
 	}
+	rttBefore := st.rtt
 	if u.RTT > 0 {
 		st.rtt = u.RTT
 		if p.rttGauges[i] == nil {
@@ -257,6 +260,8 @@ func (p *pool) noteProbe(i int, u health.Update) (steer bool) {
 	// challenger under policy fastest, and a failed one ends its streak.
 	switch {
 	case u.Replay:
+	case u.Shared:
+		p.noteSharedRound(i, u, rttBefore)
 	case u.Result.OK && u.RTT > 0:
 		st.rounds++
 	default:
@@ -298,6 +303,21 @@ func (p *pool) noteSlow(i int, news bool) bool {
 		p.emit(e)
 	}
 	return true
+}
+
+// noteSharedRound counts, for policy fastest, an update whose state and
+// RTT are a fleet's: only what the probers publish steers, so that every
+// replica (prober or not) decides on the same figures. A published RTT has
+// been smoothed and held back until it moved (at most every 30 s), so one
+// counts for a whole streak of fastest_margin's rounds; a target the fleet
+// holds DOWN ends its streaks. Called with p.mu held.
+func (p *pool) noteSharedRound(i int, u health.Update, rttBefore time.Duration) {
+	switch {
+	case u.State == health.Down:
+		p.breakStreaks(i)
+	case u.Remote && u.RTT > 0 && u.RTT != rttBefore:
+		p.states[i].rounds += uint64(p.margin.rounds)
+	}
 }
 
 // breakStreaks ends target i's streaks as a challenger under policy
@@ -348,8 +368,8 @@ func (p *pool) countProbe(r health.Result) {
 // shares its monitor: an operator forced it up. The monitor tells its
 // subscribers (this pool included) from a goroutine of its own.
 func (p *pool) endHold(i int) {
-	if !p.stopped && i < len(p.monitors) {
-		p.monitors[i].EndHold()
+	if !p.stopped && i < len(p.sources) {
+		p.sources[i].EndHold()
 	}
 }
 
@@ -506,8 +526,8 @@ func unixNano(t time.Time) int64 {
 // (A crash seen by the connection watch can change it sooner.)
 func (p *pool) adaptiveTTL(now time.Time) uint32 {
 	next := now.Add(time.Duration(p.adaptiveMax) * time.Second)
-	for _, m := range p.monitors {
-		next = earliest(next, m.EarliestChange())
+	for _, src := range p.sources {
+		next = earliest(next, src.EarliestChange())
 	}
 	if at := p.changeAt.Load(); at != 0 {
 		next = earliest(next, time.Unix(0, at))

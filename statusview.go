@@ -7,6 +7,7 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/failover-dns/failover/events"
+	"github.com/failover-dns/failover/fleet"
 	"github.com/failover-dns/failover/status"
 )
 
@@ -66,13 +67,38 @@ func (p *pool) status(block string, now time.Time) status.Pool {
 	if p.adaptiveMax > 0 {
 		out.TTL = min(out.TTL, p.adaptiveTTL(now))
 	}
+	// Before p.mu: the fleet calls pools with its own lock held.
+	fleets := make([]*status.Fleet, len(p.targets))
+	for i := range p.targets {
+		fleets[i] = fleetStatus(p.fleetView(i))
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if out.Mode == "healthy" && p.degraded(p.states) {
 		out.Mode = "degraded"
 	}
 	for i := range p.targets {
-		out.Targets = append(out.Targets, p.targetStatus(i, now))
+		t := p.targetStatus(i, now)
+		t.Fleet = fleets[i]
+		out.Targets = append(out.Targets, t)
+	}
+	return out
+}
+
+// fleetStatus is a fleet's view of a target as the status listener shows
+// it; nil without a fleet.
+func fleetStatus(v *fleet.View) *status.Fleet {
+	if v == nil {
+		return nil
+	}
+	out := &status.Fleet{Member: v.Member, Mode: v.Mode, Alone: v.Alone, ProbedHere: v.ProbedHere, Quorum: v.Quorum,
+		Probers: []status.Prober{}}
+	for _, p := range v.Probers {
+		pr := status.Prober{Member: p.Member, State: "none"}
+		if p.HasVerdict {
+			pr.State, pr.Since, pr.Reason, pr.Detail, pr.RTT = p.State.String(), p.Since, p.Reason, p.Detail, p.RTT.Seconds()
+		}
+		out.Probers = append(out.Probers, pr)
 	}
 	return out
 }

@@ -109,6 +109,11 @@ type Event struct {
 	// that it kept (config_loaded); the targets of a removed pool are not
 	// listed.
 	TargetsRemoved []PoolTarget `json:"targets_removed,omitempty"`
+
+	// NotifiedBy names the member of a fleet that sends this event's
+	// notifications when that is another replica: every replica records
+	// the fleet's events, one notifies them. Empty when this process does.
+	NotifiedBy string `json:"notified_by,omitempty"`
 }
 
 // PoolTarget names a target of a pool.

@@ -90,6 +90,14 @@ type Update struct {
 	// Replay marks an update no new probe made: the current state handed to
 	// a new subscriber, or the end of a hold-down (EndHold).
 	Replay bool
+	// Remote marks news no probe of this process made: another member of a
+	// fleet published a verdict, and the fleet's state or RTT changed.
+	// Monitors never set it.
+	Remote bool
+	// Shared says State, Since and RTT are a fleet's (a quorum of its
+	// probers' verdicts), not this process's own probing alone. Monitors
+	// never set it.
+	Shared bool
 }
 
 // Monitor probes one target address with a set of checks and keeps its

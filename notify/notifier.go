@@ -111,6 +111,9 @@ func (n *Notifier) move() {
 			n.count(resultDropped, int(d-lost))
 			lost = d
 		}
+		if e.NotifiedBy != "" {
+			continue // another member of the fleet notifies it
+		}
 		if len(n.cfg.Events) == 0 || slices.Contains(n.cfg.Events, e.Type) {
 			n.push(e)
 		}

@@ -63,6 +63,35 @@ type Target struct {
 	Held        bool    `json:"held,omitempty"`
 	Transitions int     `json:"transitions"`
 	Uptime      Uptimes `json:"uptime"`
+	// Fleet is how the replicas of a fleet decide the target; absent
+	// without one.
+	Fleet *Fleet `json:"fleet,omitempty"`
+}
+
+// Fleet is a target as a fleet decides it: who probes it, what each
+// prober says, and how many must agree.
+type Fleet struct {
+	Member string `json:"member"` // this replica
+	// Mode: "fleet" (the quorum of the probers' verdicts), "local" (etcd
+	// lost: this replica decides every target alone) or "joining".
+	Mode string `json:"mode"`
+	// Alone: this replica decides the target by itself (local mode, or too
+	// few of its probers have a verdict).
+	Alone      bool     `json:"alone,omitempty"`
+	ProbedHere bool     `json:"probed_here"`
+	Quorum     int      `json:"quorum"`
+	Probers    []Prober `json:"probers"`
+}
+
+// Prober is one current prober of a target and its published verdict.
+type Prober struct {
+	Member string `json:"member"`
+	// State: "up" or "down", or "none" while it has no verdict (it abstains).
+	State  string    `json:"state"`
+	Since  time.Time `json:"since,omitzero"`
+	Reason string    `json:"reason,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+	RTT    float64   `json:"rtt_seconds,omitempty"`
 }
 
 // Failure is the last failed probe round of a target.

@@ -86,12 +86,31 @@ function renderPool(p) {
       fail.title = t.last_failure.check;
     }
     if (t.steering) fail.append(el("div", "steering", t.steering));
+    if (t.fleet) fail.append(fleetLine(t.fleet));
     tr.append(addr, state, since, el("td", "num", t.priority), el("td", "num", ms(t.rtt_seconds)),
       el("td", "num", pct(t.uptime.hour) + " / " + pct(t.uptime.day)), fail);
     table.append(tr);
   }
   card.append(table);
   return card;
+}
+
+// fleetLine says who decides a target in a fleet: each prober and its
+// verdict, the quorum, and whether this replica probes it or decides alone.
+function fleetLine(f) {
+  const line = el("div", "fleet");
+  if (f.mode !== "fleet" || f.alone) {
+    line.append(el("span", "tag alone", f.mode === "fleet" ? "alone" : f.mode));
+  }
+  line.append("probers (quorum " + f.quorum + "): ");
+  f.probers.forEach((p, i) => {
+    if (i > 0) line.append(", ");
+    const who = el("span", "prober " + p.state, p.member + (p.member === f.member ? " (here)" : "") + " " + p.state);
+    if (p.reason) who.title = p.reason + (p.detail ? ": " + p.detail : "");
+    line.append(who);
+  });
+  if (f.probed_here && !f.probers.some(p => p.member === f.member)) line.append("; probed here too");
+  return line;
 }
 
 async function refresh() {

@@ -1,0 +1,304 @@
+package fleet
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/failover-dns/failover/health"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+var log = clog.NewWithPlugin("failover")
+
+// Mode is how a member decides its targets' states.
+type Mode int
+
+const (
+	// Joining: not yet in the fleet (etcd not reached since the start, for
+	// less than a lease). Nothing is probed; states hold.
+	Joining Mode = iota
+	// Joined: in the fleet; states are the quorum of the probers' verdicts.
+	Joined
+	// Local: etcd lost for longer than the lease (or never reached within
+	// it): the member probes every target itself and decides alone.
+	Local
+)
+
+func (m Mode) String() string {
+	return [...]string{"joining", "fleet", "local"}[m]
+}
+
+// Fleet is one member's part in a fleet: its session with etcd, the view of
+// the members and verdicts, and the targets this process watches. One runs
+// per distinct Config, shared by every server block and by the
+// configurations a reload overlaps, so that a reload keeps the membership
+// and the state.
+type Fleet struct {
+	cfg    Config
+	key    string
+	refs   int // guarded by registry
+	keys   keys
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	wake   chan struct{} // the publisher has work
+	holds  sync.WaitGroup
+
+	mu       sync.Mutex // guards below; held while subscribers are called
+	mode     Mode
+	client   *clientv3.Client
+	lease    clientv3.LeaseID // 0 without a session
+	members  []string         // live members, sorted
+	verdicts map[string]map[string]Verdict
+	targets  map[string]*Target
+	dirty    map[string]bool // targets whose own verdict etcd does not have yet
+	// contact is when etcd last answered (a session made, a keep-alive
+	// acknowledged); the start, before that.
+	contact       time.Time
+	previousLease clientv3.LeaseID // the last session's, taken over by the next
+}
+
+var registry = struct {
+	sync.Mutex
+	fleets map[string]*Fleet
+}{fleets: map[string]*Fleet{}}
+
+// Acquire returns the running fleet for cfg, starting one if there is none.
+// It never waits for etcd: the session is made in the background. Every
+// Acquire needs a Release.
+func Acquire(cfg Config) *Fleet {
+	registry.Lock()
+	defer registry.Unlock()
+	k := cfg.key()
+	if f := registry.fleets[k]; f != nil {
+		f.refs++
+		return f
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &Fleet{
+		cfg: cfg, key: k, refs: 1, keys: newKeys(cfg.Prefix), cancel: cancel,
+		wake:     make(chan struct{}, 1),
+		verdicts: map[string]map[string]Verdict{},
+		targets:  map[string]*Target{},
+		dirty:    map[string]bool{},
+		contact:  time.Now(),
+	}
+	registry.fleets[k] = f
+	exportMode(Joining)
+	f.wg.Go(func() { f.run(ctx) })
+	f.wg.Go(func() { f.publishLoop(ctx) })
+	f.wg.Go(func() { f.tick(ctx) })
+	log.Infof("Fleet: member %s joining through etcd %v under %s", cfg.Member, cfg.Endpoints, cfg.Prefix)
+	return f
+}
+
+// Release drops one reference; the last one leaves the fleet (revoking the
+// lease, so that peers take over at once) and waits for its goroutines.
+func (f *Fleet) Release() {
+	registry.Lock()
+	f.refs--
+	last := f.refs == 0
+	if last {
+		delete(registry.fleets, f.key)
+	}
+	registry.Unlock()
+	if !last {
+		return
+	}
+	f.cancel()
+	f.wg.Wait()
+	f.holds.Wait()
+	f.mu.Lock()
+	client, lease := f.client, f.lease
+	f.client, f.lease = nil, 0
+	f.mu.Unlock()
+	if client != nil {
+		if lease != 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			client.Revoke(ctx, lease)
+			cancel()
+		}
+		client.Close()
+	}
+	registry.Lock()
+	if len(registry.fleets) == 0 {
+		forgetMode()
+	}
+	registry.Unlock()
+	log.Infof("Fleet: member %s left", f.cfg.Member)
+}
+
+// Member is this replica's name in the fleet.
+func (f *Fleet) Member() string { return f.cfg.Member }
+
+// Mode returns how the member decides now.
+func (f *Fleet) Mode() Mode {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mode
+}
+
+// Members returns the live members as this one sees them.
+func (f *Fleet) Members() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.members)
+}
+
+// Watch returns the fleet's view of the target spec probes, shared by every
+// pool of the process that has it. Every Watch needs a Release of the
+// returned Target.
+func (f *Fleet) Watch(spec health.Spec) *Target {
+	id := spec.ID()
+	f.mu.Lock()
+	if t := f.targets[id]; t != nil {
+		t.refs++
+		f.mu.Unlock()
+		return t
+	}
+	t := newTarget(f, id, spec)
+	f.targets[id] = t
+	f.assign(t)
+	f.decide(t, time.Now()) // nobody listens yet
+	f.mu.Unlock()
+	// Not under f.mu: the monitor calls its subscribers with its own lock
+	// held, and they take f.mu.
+	t.listen()
+	return t
+}
+
+// release drops a reference to t; the last one forgets it and stops its
+// monitor (outside f.mu: stopping waits for the monitor's callbacks).
+func (f *Fleet) release(t *Target) {
+	f.mu.Lock()
+	t.refs--
+	last := t.refs == 0
+	if last {
+		delete(f.targets, t.id)
+		if t.own != nil {
+			t.own = nil
+			f.markDirty(t.id)
+		}
+		t.setProbing(false)
+	}
+	f.mu.Unlock()
+	if last {
+		t.stop()
+	}
+}
+
+// tick runs the fleet's timers: the targets nobody decides for (see
+// orphans), and the loss of etcd for longer than the lease (see run).
+func (f *Fleet) tick(ctx context.Context) {
+	every := min(f.cfg.Lease/4, time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			now := time.Now()
+			f.mu.Lock()
+			f.watchdog(now)
+			f.orphans(now)
+			f.mu.Unlock()
+		}
+	}
+}
+
+// orphans lets every member that has a target probe it and decide alone
+// while fewer of its probers than the quorum have had a verdict on it for
+// lease + 2 intervals (its probers run a Corefile without it, say, during
+// a rollout), until enough do. A prober that dies is replaced well within
+// that time, so this never takes over from a fleet that is merely moving
+// a target. Called with f.mu held.
+func (f *Fleet) orphans(now time.Time) {
+	if f.mode != Joined {
+		return
+	}
+	for _, t := range f.targets {
+		switch {
+		case f.quorate(t):
+			t.silentSince = time.Time{}
+			if t.orphan {
+				t.orphan = false
+				log.Infof("Fleet: the probers of %s (%s) have verdicts again: the fleet decides it", t.spec.Addr, t.id)
+				f.assign(t)
+				f.redecide(t, now)
+			}
+		case t.silentSince.IsZero():
+			t.silentSince = now
+		case !t.orphan && now.Sub(t.silentSince) > f.cfg.Lease+2*t.spec.Interval:
+			t.orphan = true
+			log.Infof("Fleet: too few probers of %s (%s) have a verdict for %s: probing it here too, and deciding alone until they do",
+				t.spec.Addr, t.id, now.Sub(t.silentSince).Round(time.Second))
+			f.assign(t)
+			f.redecide(t, now)
+		}
+	}
+}
+
+// quorate reports whether enough of t's current probers have a verdict on
+// it to make a quorum. Called with f.mu held.
+func (f *Fleet) quorate(t *Target) bool {
+	n := 0
+	for _, m := range t.probers {
+		if _, ok := f.verdicts[t.id][m]; ok {
+			n++
+		}
+	}
+	return len(t.probers) > 0 && n >= f.cfg.quorumOf(len(t.probers))
+}
+
+// assign sets who probes t, and whether this member does: as one of its
+// probers, as an orphan's prober, or for every target in local mode.
+// Called with f.mu held.
+func (f *Fleet) assign(t *Target) {
+	t.probers = probersOf(t.id, f.members, f.cfg.Probers)
+	mine := slices.Contains(t.probers, f.cfg.Member)
+	var notifier *string
+	if f.mode == Joined && !t.orphan && len(t.probers) > 0 && t.probers[0] != f.cfg.Member {
+		notifier = &t.probers[0]
+	}
+	t.notifier.Store(notifier)
+	probe := f.mode == Local || f.mode == Joined && (mine || t.orphan)
+	if !mine && t.own != nil {
+		t.own = nil // not a prober any more: take the verdict back
+		f.markDirty(t.id)
+	}
+	t.setProbing(probe)
+}
+
+// reassign assigns and decides every target, after the members or the
+// mode changed. Called with f.mu held.
+func (f *Fleet) reassign(now time.Time) {
+	probed := 0
+	for _, t := range f.targets {
+		f.assign(t)
+		f.redecide(t, now)
+		if t.probing {
+			probed++
+		}
+	}
+	exportCounts(len(f.members), probed)
+}
+
+// setMode changes the mode and reassigns. Called with f.mu held.
+func (f *Fleet) setMode(m Mode, why string) {
+	if f.mode == m {
+		return
+	}
+	log.Infof("Fleet: member %s: %s -> %s: %s", f.cfg.Member, f.mode, m, why)
+	f.mode = m
+	exportMode(m)
+	f.reassign(time.Now())
+}
+
+// markDirty queues t's own verdict (or its removal) for etcd. Called with f.mu held.
+func (f *Fleet) markDirty(id string) {
+	f.dirty[id] = true
+	f.markDirtyWake()
+}

@@ -1,0 +1,271 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// opTimeout bounds every single request to etcd.
+const opTimeout = 5 * time.Second
+
+// retryEvery separates attempts to reach etcd again.
+const retryEvery = time.Second
+
+// run keeps a session with etcd for as long as the fleet runs: it makes one,
+// serves it until it ends, and tries again. Losing etcd for longer than
+// the lease is noticed by tick (see watchdog), not here.
+func (f *Fleet) run(ctx context.Context) {
+	var warned string
+	for ctx.Err() == nil {
+		err := f.session(ctx)
+		f.mu.Lock()
+		f.lease = 0
+		f.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if msg := err.Error(); msg != warned {
+			log.Warningf("Fleet: member %s: etcd session: %v; trying again every %s", f.cfg.Member, err, retryEvery)
+			warned = msg
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(retryEvery):
+		}
+	}
+}
+
+// session joins the fleet (a lease, the member key under it, the current
+// view) and follows it (keep-alives, the watch) until the session ends.
+func (f *Fleet) session(ctx context.Context) error {
+	client, err := f.dial(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lease, err := f.register(ctx, client)
+	if err != nil {
+		return err
+	}
+	alive, err := client.KeepAlive(clientv3.WithRequireLeader(ctx), lease)
+	if err != nil {
+		return fmt.Errorf("keep-alive: %v", err)
+	}
+	rev, err := f.join(ctx, client, lease)
+	if err != nil {
+		return err
+	}
+	watch := client.Watch(clientv3.WithRequireLeader(ctx), f.keys.root, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case _, ok := <-alive:
+			if !ok {
+				return errors.New("the lease's keep-alive ended (lease expired, or etcd unreachable)")
+			}
+			f.mu.Lock()
+			f.contact = time.Now()
+			f.mu.Unlock()
+		case w, ok := <-watch:
+			if !ok {
+				return errors.New("the watch ended")
+			}
+			if err := w.Err(); err != nil {
+				return fmt.Errorf("watch: %v", err)
+			}
+			f.apply(w.Events)
+		}
+	}
+}
+
+// dial makes the etcd client once; it reconnects by itself afterwards.
+func (f *Fleet) dial(ctx context.Context) (*clientv3.Client, error) {
+	f.mu.Lock()
+	client := f.client
+	f.mu.Unlock()
+	if client != nil {
+		return client, nil
+	}
+	client, err := clientv3.New(clientv3.Config{
+		Endpoints:            f.cfg.Endpoints,
+		Username:             f.cfg.Username,
+		Password:             f.cfg.Password,
+		TLS:                  f.cfg.TLS,
+		DialTimeout:          opTimeout,
+		DialKeepAliveTime:    f.cfg.Lease / 3,
+		DialKeepAliveTimeout: f.cfg.Lease / 3,
+		Logger:               zap.NewNop(),
+		Context:              ctx,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to %v: %v", f.cfg.Endpoints, err)
+	}
+	f.mu.Lock()
+	f.client = client
+	f.mu.Unlock()
+	return client, nil
+}
+
+// register grants a lease and puts the member key under it, unless
+// another live process holds the name (then the name is refused until its
+// lease ends). A key left by this process's previous session is taken over.
+func (f *Fleet) register(ctx context.Context, client *clientv3.Client) (clientv3.LeaseID, error) {
+	op, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	grant, err := client.Grant(op, int64(math.Ceil(f.cfg.Lease.Seconds())))
+	if err != nil {
+		return 0, fmt.Errorf("grant a lease: %v", err)
+	}
+	f.mu.Lock()
+	previous := f.previousLease
+	f.mu.Unlock()
+	key := f.keys.member(f.cfg.Member)
+	value := fmt.Sprintf(`{"joined":%q}`, time.Now().UTC().Format(time.RFC3339))
+	free := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
+	ours := clientv3.Compare(clientv3.LeaseValue(key), "=", previous)
+	put := clientv3.OpPut(key, value, clientv3.WithLease(grant.ID))
+	resp, err := client.Txn(op).If(free).Then(put).Else(clientv3.OpTxn([]clientv3.Cmp{ours}, []clientv3.Op{put}, nil)).Commit()
+	if err == nil && !resp.Succeeded && !resp.Responses[0].GetResponseTxn().Succeeded {
+		err = fmt.Errorf("member name %q is held by another live process: give each replica its own 'member NAME'", f.cfg.Member)
+	}
+	if err != nil {
+		client.Revoke(op, grant.ID)
+		return 0, fmt.Errorf("register: %v", err)
+	}
+	if previous != 0 {
+		client.Revoke(op, previous) // its verdicts are published again under the new lease
+	}
+	f.mu.Lock()
+	f.previousLease = grant.ID
+	f.mu.Unlock()
+	return grant.ID, nil
+}
+
+// join reads the whole view, takes it as the fleet's, and queues this
+// member's verdicts to be published again under the new lease. It returns
+// the revision the view was read at, for the watch to start after.
+func (f *Fleet) join(ctx context.Context, client *clientv3.Client, lease clientv3.LeaseID) (int64, error) {
+	op, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	resp, err := client.Get(op, f.keys.root, clientv3.WithPrefix())
+	if err != nil {
+		return 0, fmt.Errorf("read the fleet: %v", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lease, f.contact = lease, time.Now()
+	f.members = f.members[:0]
+	f.verdicts = map[string]map[string]Verdict{}
+	for _, kv := range resp.Kvs {
+		f.put(kv)
+	}
+	for id, t := range f.targets {
+		if t.own != nil {
+			f.setVerdict(id, f.cfg.Member, *t.own)
+			f.markDirty(id)
+		}
+	}
+	if f.mode == Joined {
+		f.reassign(time.Now())
+	} else {
+		f.setMode(Joined, fmt.Sprintf("joined a fleet of %d members", len(f.members)))
+	}
+	return resp.Header.Revision, nil
+}
+
+// apply takes watched changes into the view and decides again what they
+// touch. This member's own verdicts come from its probing, not from etcd;
+// one deleted behind its back is published again.
+func (f *Fleet) apply(events []*clientv3.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	membersChanged := false
+	touched := map[string]bool{}
+	for _, ev := range events {
+		member, target, ok := f.keys.parse(string(ev.Kv.Key))
+		switch {
+		case !ok:
+			continue
+		case target == "":
+			membersChanged = true
+		case member != f.cfg.Member:
+			touched[target] = true
+		case ev.Type == mvccpb.DELETE:
+			if t := f.targets[target]; t != nil && t.own != nil {
+				f.markDirty(target)
+			}
+			continue
+		default:
+			continue
+		}
+		if ev.Type == mvccpb.DELETE {
+			f.del(member, target)
+		} else {
+			f.put(ev.Kv)
+		}
+	}
+	now := time.Now()
+	if membersChanged {
+		f.reassign(now)
+		return
+	}
+	for id := range touched {
+		if t := f.targets[id]; t != nil {
+			f.redecide(t, now)
+		}
+	}
+}
+
+// put takes one key of the view. Called with f.mu held.
+func (f *Fleet) put(kv *mvccpb.KeyValue) {
+	member, target, ok := f.keys.parse(string(kv.Key))
+	if !ok {
+		return
+	}
+	if target == "" {
+		if i, found := slices.BinarySearch(f.members, member); !found {
+			f.members = slices.Insert(f.members, i, member)
+		}
+		return
+	}
+	if member == f.cfg.Member {
+		return // ours come from our own probing
+	}
+	v, err := decodeVerdict(kv.Value)
+	if err != nil {
+		log.Warningf("Fleet: ignoring %s: %v", kv.Key, err)
+		return
+	}
+	f.setVerdict(target, member, v)
+}
+
+// del removes one key from the view. Called with f.mu held.
+func (f *Fleet) del(member, target string) {
+	if target == "" {
+		if i, found := slices.BinarySearch(f.members, member); found {
+			f.members = slices.Delete(f.members, i, i+1)
+		}
+		return
+	}
+	f.dropVerdict(target, member)
+}
+
+// watchdog switches to local mode once etcd has not answered for longer
+// than the lease: the peers have lost this member by then, and it must not
+// wait for them to decide. Called with f.mu held.
+func (f *Fleet) watchdog(now time.Time) {
+	if f.mode != Local && now.Sub(f.contact) > f.cfg.Lease {
+		f.setMode(Local, fmt.Sprintf("etcd not reached for %s (lease %s): probing every target here and deciding alone",
+			now.Sub(f.contact).Round(time.Second), f.cfg.Lease))
+	}
+}
