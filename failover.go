@@ -14,6 +14,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnsutil"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/request"
+	"github.com/failover-dns/failover/fleet"
 	"github.com/failover-dns/failover/notify"
 	"github.com/failover-dns/failover/status"
 
@@ -45,6 +46,8 @@ type Failover struct {
 
 	notify    []notify.Config  // one per notify line
 	notifiers []*notify.Handle // while started
+
+	fleet *fleet.Config // nil without a fleet line
 
 	gen     *generation
 	mu      sync.Mutex // guards started
