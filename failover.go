@@ -47,7 +47,7 @@ type Failover struct {
 	notify    []notify.Config  // one per notify line
 	notifiers []*notify.Handle // while started
 
-	fleet  *fleet.Config // nil without a fleet directive
+	fleet  *fleet.Config // nil without a fleet line
 	member *fleet.Fleet  // while started
 
 	gen     *generation

@@ -20,6 +20,7 @@ func FuzzParse(f *testing.F) {
 		"failover example.org {\n overrides f 1s\n pool x {\n}\n}",
 		"failover example.org {\n notify https://u:p@hooks.example.org/x?k=1 {\n events target_down\n header Authorization \"Bearer t\"\n format slack\n timeout 1s\n queue 5\n }\n pool x {\n}\n}",
 		"failover example.org {\n pool bücher.example.org {}\n}",
+		"failover example.org {\n fleet etcd https://u:p@192.0.2.10:2379 https://[2001:db8::1]:2379 {\n prefix /dns\n member dns-1\n probers 3\n quorum majority\n lease 5s\n credentials fleet {$P}\n tls c.pem k.pem ca.pem\n }\n pool x {\n}\n}",
 		"failover example.org {\n pool www.example.org {\n target 192.0.2.1 priority\n check tcp://:0\n timeout 5s\n interval 1s\n }\n}",
 	} {
 		f.Add(seed)

@@ -39,7 +39,7 @@ const (
 )
 
 // blockProperties are the properties of the failover block.
-var blockProperties = []string{"pool", "overrides", "status", "notify"}
+var blockProperties = []string{"pool", "overrides", "status", "notify", "fleet"}
 
 func setup(c *caddy.Controller) error {
 	f, err := parse(c)
@@ -113,8 +113,12 @@ func parse(c *caddy.Controller) (*Failover, error) {
 				if err := parseNotifyProperty(c, f); err != nil {
 					return nil, err
 				}
+			case "fleet":
+				if err := parseFleetProperty(c, f); err != nil {
+					return nil, err
+				}
 			default:
-				return nil, c.Errf("unknown property '%s'%s: inside 'failover {' write 'pool NAME... {' blocks, 'overrides FILE', 'status ADDRESS' or 'notify URL'", c.Val(), didYouMean(c.Val(), blockProperties))
+				return nil, c.Errf("unknown property '%s'%s: inside 'failover {' write 'pool NAME... {' blocks, 'overrides FILE', 'status ADDRESS', 'notify URL' or 'fleet etcd ENDPOINT...'", c.Val(), didYouMean(c.Val(), blockProperties))
 			}
 		}
 		if len(configs) == 0 {

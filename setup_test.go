@@ -2,16 +2,22 @@ package failover
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/caddy/caddyfile"
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/failover-dns/failover/fleet"
+	"github.com/failover-dns/failover/internal/testpki"
 )
 
 func TestParseValid(t *testing.T) {
@@ -183,7 +189,7 @@ func checkParseErrors(t *testing.T, cases []parseErrorCase) {
 var blockErrors = []parseErrorCase{
 	{"unknown plugin property", `failover example.org {
 		pools www.example.org
-	}`, "Testfile:2 - Error during parsing: unknown property 'pools' (did you mean 'pool'?): inside 'failover {' write 'pool NAME... {' blocks, 'overrides FILE', 'status ADDRESS' or 'notify URL'"},
+	}`, "Testfile:2 - Error during parsing: unknown property 'pools' (did you mean 'pool'?): inside 'failover {' write 'pool NAME... {' blocks, 'overrides FILE', 'status ADDRESS', 'notify URL' or 'fleet etcd ENDPOINT...'"},
 	{"misspelt plugin property", `failover example.org {
 		overide /tmp/overrides
 	}`, "Testfile:2 - Error during parsing: unknown property 'overide' (did you mean 'overrides'?): inside 'failover {'"},
@@ -935,4 +941,362 @@ func TestOverridesWatchWarnsUnmatched(t *testing.T) {
 	if got := logged.String(); strings.Count(got, want) != 1 || strings.Count(got, "matches no pool") != 1 {
 		t.Errorf("Expected one warning %q, got %q", want, got)
 	}
+}
+
+// withHostname makes name (or err) the host name that the fleet member
+// defaults to, until the test ends.
+func withHostname(t *testing.T, name string, err error) {
+	old := hostname
+	hostname = func() (string, error) { return name, err }
+	t.Cleanup(func() { hostname = old })
+}
+
+// fleetPool wraps a fleet stanza into a failover block with a valid pool.
+func fleetPool(stanza string) string {
+	return "failover example.org {\n\t\t" + stanza + okPool + "\n\t}"
+}
+
+func TestParseFleetDefaults(t *testing.T) {
+	withHostname(t, "dns-7.example.org", nil)
+	f, err := parse(caddy.NewTestController("dns", fleetPool("fleet etcd")))
+	if err != nil {
+		t.Fatalf("Expected no error, got %v", err)
+	}
+	want := fleet.Config{Endpoints: []string{"http://localhost:2379"}, Prefix: "/failover", Member: "dns-7.example.org",
+		Probers: 2, Quorum: fleet.Majority, Lease: 10 * time.Second}
+	if got := f.fleet; got == nil || !reflect.DeepEqual(*got, want) {
+		t.Errorf("Fleet defaults:\n got %+v\nwant %+v", got, want)
+	}
+	f, err = parse(caddy.NewTestController("dns", fleetPool("fleet etcd http://192.0.2.10:2379 {}")))
+	if err != nil {
+		t.Fatalf("An empty block '{}': expected no error, got %v", err)
+	}
+	if want.Endpoints = []string{"http://192.0.2.10:2379"}; !reflect.DeepEqual(*f.fleet, want) {
+		t.Errorf("An empty block '{}': want the defaults, got %+v", *f.fleet)
+	}
+	f, err = parse(caddy.NewTestController("dns", "failover example.org {"+okPool+"\n}"))
+	if err != nil || f.fleet != nil {
+		t.Errorf("Without a fleet line, want no fleet configuration, got %+v, %v", f.fleet, err)
+	}
+}
+
+func TestParseFleetValid(t *testing.T) {
+	withHostname(t, "not a usable name", nil) // member is set: the host name is not needed
+	c := caddy.NewTestController("dns", fleetPool(`fleet etcd http://192.0.2.10:2379 http://[2001:db8::10]:2379 {
+			prefix /dns/failover
+			member dns_1.eu-west
+			probers 3
+			quorum 2
+			lease 3s
+			credentials fleet s3cret
+		}`))
+	f, err := parse(c)
+	if err != nil {
+		t.Fatalf("Expected no error, got %v", err)
+	}
+	want := fleet.Config{Endpoints: []string{"http://192.0.2.10:2379", "http://[2001:db8::10]:2379"}, Prefix: "/dns/failover",
+		Member: "dns_1.eu-west", Probers: 3, Quorum: 2, Lease: 3 * time.Second, Username: "fleet", Password: "s3cret"}
+	if !reflect.DeepEqual(*f.fleet, want) {
+		t.Errorf("Fleet:\n got %+v\nwant %+v", *f.fleet, want)
+	}
+	f, err = parse(caddy.NewTestController("dns", fleetPool(`fleet etcd https://etcd.example.org:2379 {
+			member dns-1
+			quorum majority
+			probers 16
+		}`)))
+	if err != nil {
+		t.Fatalf("Expected no error, got %v", err)
+	}
+	if cfg := f.fleet; cfg.Quorum != fleet.Majority || cfg.Probers != 16 {
+		t.Errorf("quorum majority, probers 16: got %d, %d", cfg.Quorum, cfg.Probers)
+	}
+	// https without tls: the system's roots verify etcd, and no client certificate is sent.
+	if tc := f.fleet.TLS; tc == nil || tc.InsecureSkipVerify || tc.RootCAs != nil || len(tc.Certificates) != 0 || f.fleet.TLSFiles != "" {
+		t.Errorf("https without tls: want a verifying TLS configuration with the system roots, got %+v (files %q)", tc, f.fleet.TLSFiles)
+	}
+}
+
+// TestParseFleetTLS: tls loads the client pair and the CA, relative to
+// the root directory, and verifies etcd.
+func TestParseFleetTLS(t *testing.T) {
+	withHostname(t, "dns-1", nil)
+	ca := testpki.NewCA(t)
+	certFile, keyFile := testpki.Files(t, ca.Server(t, "dns-1"))
+	dir := t.TempDir()
+	for name, from := range map[string]string{"client.pem": certFile, "client-key.pem": keyFile, "ca.pem": ca.File} {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := caddy.NewTestController("dns", fleetPool(`fleet etcd https://192.0.2.10:2379 https://192.0.2.11:2379 {
+			tls client.pem client-key.pem ca.pem
+		}`))
+	dnsserver.GetConfig(c).Root = dir
+	f, err := parse(c)
+	if err != nil {
+		t.Fatalf("Expected no error, got %v", err)
+	}
+	tc := f.fleet.TLS
+	if tc == nil || len(tc.Certificates) != 1 || tc.RootCAs == nil || tc.InsecureSkipVerify {
+		t.Fatalf("Want the client certificate and the CA, verifying etcd, got %+v", tc)
+	}
+	if _, err := ca.Cert.Verify(x509.VerifyOptions{Roots: tc.RootCAs}); err != nil {
+		t.Errorf("The CA file is not among the roots: %v", err)
+	}
+	want := filepath.Join(dir, "client.pem") + " " + filepath.Join(dir, "client-key.pem") + " " + filepath.Join(dir, "ca.pem")
+	if f.fleet.TLSFiles != want {
+		t.Errorf("TLSFiles %q, want %q", f.fleet.TLSFiles, want)
+	}
+
+	notPEM := filepath.Join(dir, "not.pem")
+	os.WriteFile(notPEM, []byte("not pem"), 0o600)
+	c = caddy.NewTestController("dns", fleetPool(`fleet etcd https://192.0.2.10:2379 {
+			tls client.pem client-key.pem not.pem
+		}`))
+	dnsserver.GetConfig(c).Root = dir
+	want = "Testfile:3 - Error during parsing: fleet tls CA file 'not.pem' holds no PEM certificate: give a file with one or more '-----BEGIN CERTIFICATE-----' blocks"
+	if _, err := parse(c); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Expected %q, got %v", want, err)
+	}
+	c = caddy.NewTestController("dns", fleetPool(`fleet etcd https://192.0.2.10:2379 {
+			tls client.pem ca.pem ca.pem
+		}`))
+	dnsserver.GetConfig(c).Root = dir
+	want = "Testfile:3 - Error during parsing: fleet tls: tls: "
+	if _, err := parse(c); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("A CA in place of the key: expected %q, got %v", want, err)
+	}
+}
+
+// parseCorefile parses a whole Corefile as CoreDNS does (caddyfile.Parse,
+// which replaces {$VARIABLE}s, then the failover directive's tokens), not
+// just the lexer's tokens as caddy.NewTestController does.
+func parseCorefile(t *testing.T, corefile string) (*Failover, error) {
+	t.Helper()
+	blocks, err := caddyfile.Parse("Testfile", strings.NewReader(corefile), []string{"failover"})
+	if err != nil || len(blocks) != 1 {
+		t.Fatalf("Corefile: %d server blocks, %v", len(blocks), err)
+	}
+	c := caddy.NewTestController("dns", "")
+	c.Dispenser = caddyfile.NewDispenserTokens("Testfile", blocks[0].Tokens["failover"])
+	c.ServerBlockKeys = blocks[0].Keys
+	return parse(c)
+}
+
+const fleetFromEnvironment = `example.org {
+	failover {
+		fleet etcd https://192.0.2.10:2379 {
+			member dns-1
+			credentials fleet {$FLEET_PASSWORD}
+		}
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+		}
+	}
+}`
+
+// TestParseFleetCredentialsFromEnvironment: the Corefile's reader replaces
+// {$VARIABLE} by the variable's value before failover sees it; an unset
+// variable leaves an empty password, which is refused without showing it.
+func TestParseFleetCredentialsFromEnvironment(t *testing.T) {
+	const secret = "env-secret-5c1d"
+	t.Setenv("FLEET_PASSWORD", secret)
+	f, err := parseCorefile(t, fleetFromEnvironment)
+	if err != nil {
+		t.Fatalf("Expected no error, got %v", err)
+	}
+	if f.fleet.Username != "fleet" || f.fleet.Password != secret {
+		t.Errorf("Credentials %q %q, want fleet and the variable's value", f.fleet.Username, f.fleet.Password)
+	}
+	os.Unsetenv("FLEET_PASSWORD") // t.Setenv restores it at the end
+	_, err = parseCorefile(t, fleetFromEnvironment)
+	want := "Testfile:5 - Error during parsing: credentials of user 'fleet' has an empty password: when it is a {$VARIABLE}, set that environment variable for CoreDNS"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Expected %q, got %v", want, err)
+	}
+}
+
+// TestParseFleetHidesPassword: no error or warning shows a password, be it
+// in credentials or in an endpoint URL.
+func TestParseFleetHidesPassword(t *testing.T) {
+	withHostname(t, "dns-1", nil)
+	logged := captureLog(t)
+	const pw = "pw-7f3a9c"
+	stanzas := []string{
+		"fleet etcd http://fleet:" + pw + "@192.0.2.10:2379",
+		"fleet etcd http://fleet:" + pw + "@192.0.2.10:port",
+		"fleet etcd http://192.0.2.10:2379 http://fleet:" + pw + "@192.0.2.10:2379",
+		"fleet etcd http://fleet:" + pw + "@192.0.2.10:2379 https://192.0.2.11:2379",
+		"fleet etcd {\n credentials " + pw + "\n }",
+		"fleet etcd {\n credentials fleet " + pw + " more\n }",
+		"fleet etcd {\n credentials \"\" " + pw + "\n }",
+		"fleet etcd {\n credentials fleet " + pw + "\n credentials fleet " + pw + "\n }",
+		"fleet etcd {\n credentials fleet " + pw + "\n quorum 3\n }",
+		"fleet etcd {\n credentials fleet " + pw + "\n tls a b c\n }",
+		"fleet etcd http://192.0.2.10:2379 {\n credentials fleet " + pw + "\n }", // the last loads, with a warning
+	}
+	for i, stanza := range stanzas {
+		_, err := parse(caddy.NewTestController("dns", fleetPool(stanza)))
+		if (err == nil) != (i == len(stanzas)-1) {
+			t.Errorf("%s: unexpected result %v", stanza, err)
+		}
+		if err != nil && strings.Contains(err.Error(), pw) {
+			t.Errorf("%s: the error shows the password: %v", stanza, err)
+		}
+	}
+	out := logged.String()
+	if strings.Contains(out, pw) {
+		t.Errorf("The log shows the password: %s", out)
+	}
+	if want := "Testfile:3 - fleet credentials of user 'fleet' go to etcd unencrypted over http: write the endpoints as https:// URLs"; strings.Count(out, "unencrypted") != 1 || !strings.Contains(out, want) {
+		t.Errorf("Want one warning %q, logged:\n%s", want, out)
+	}
+}
+
+// TestParseFleetPlainCredentialsToLoopback: credentials over http to an
+// etcd on this host are not warned about.
+func TestParseFleetPlainCredentialsToLoopback(t *testing.T) {
+	withHostname(t, "dns-1", nil)
+	logged := captureLog(t)
+	for _, endpoints := range []string{"", "http://127.0.0.1:2379", "http://[::1]:2379 http://localhost:2379"} {
+		if _, err := parse(caddy.NewTestController("dns", fleetPool("fleet etcd "+endpoints+" {\n credentials fleet s3cret\n }"))); err != nil {
+			t.Fatalf("Expected no error, got %v", err)
+		}
+	}
+	if out := logged.String(); out != "" {
+		t.Errorf("Want no warning, logged:\n%s", out)
+	}
+}
+
+// TestParseFleetMemberFromHostname: the host name, the default member, must
+// be usable as one.
+func TestParseFleetMemberFromHostname(t *testing.T) {
+	withHostname(t, "web server", nil)
+	_, err := parse(caddy.NewTestController("dns", fleetPool("fleet etcd")))
+	want := "Testfile:2 - Error during parsing: fleet member defaults to the host name 'web server', which is not usable in an etcd key: set 'member NAME' in the fleet block, with letters, digits, '.', '-' and '_', at most 63 characters"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Expected %q, got %v", want, err)
+	}
+	withHostname(t, strings.Repeat("a", 64), nil)
+	if _, err := parse(caddy.NewTestController("dns", fleetPool("fleet etcd"))); err == nil || !strings.Contains(err.Error(), "fleet member defaults to the host name 'aaaa") {
+		t.Errorf("A 64-character host name: expected an error, got %v", err)
+	}
+	withHostname(t, strings.Repeat("a", 63), nil)
+	if _, err := parse(caddy.NewTestController("dns", fleetPool("fleet etcd"))); err != nil {
+		t.Errorf("A 63-character host name: expected no error, got %v", err)
+	}
+	withHostname(t, "", errors.New("uname failed"))
+	_, err = parse(caddy.NewTestController("dns", fleetPool("fleet etcd")))
+	want = "Testfile:2 - Error during parsing: fleet member defaults to the host name, which cannot be read (uname failed): set 'member NAME' in the fleet block"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Expected %q, got %v", want, err)
+	}
+}
+
+// fleetErrors: mistakes in the fleet line and block.
+var fleetErrors = []parseErrorCase{
+	{"no store", fleetPool("fleet"),
+		"Testfile:2 - Error during parsing: fleet names no store: write 'fleet etcd ENDPOINT...' with each ENDPOINT an http:// or https:// URL of an etcd member, e.g. 'fleet etcd https://192.0.2.10:2379'"},
+	{"misspelt store", fleetPool("fleet etc http://192.0.2.10:2379"),
+		"Testfile:2 - Error during parsing: fleet store 'etc' is not supported (did you mean 'etcd'?): etcd is the only one; write 'fleet etcd ENDPOINT...'"},
+	{"other store", fleetPool("fleet consul http://192.0.2.10:8500"),
+		"Testfile:2 - Error during parsing: fleet store 'consul' is not supported: etcd is the only one; write 'fleet etcd ENDPOINT...'"},
+	{"endpoint without store", fleetPool("fleet https://192.0.2.10:2379"),
+		"Testfile:2 - Error during parsing: fleet names no store before the endpoint 'https://192.0.2.10:2379': write 'fleet etcd https://192.0.2.10:2379'"},
+	{"endpoint without scheme", fleetPool("fleet etcd 192.0.2.10:2379"),
+		"Testfile:2 - Error during parsing: fleet endpoint '192.0.2.10:2379' is not a URL: write 'fleet etcd ENDPOINT...'"},
+	{"host name endpoint without scheme", fleetPool("fleet etcd localhost:2379"),
+		"Testfile:2 - Error during parsing: fleet endpoint 'localhost:2379' is not a URL: write 'fleet etcd ENDPOINT...'"},
+	{"other scheme", fleetPool("fleet etcd grpc://192.0.2.10:2379"),
+		"Testfile:2 - Error during parsing: fleet endpoint 'grpc://192.0.2.10:2379' does not start with http:// or https://: write 'fleet etcd ENDPOINT...'"},
+	{"no port", fleetPool("fleet etcd http://192.0.2.10"),
+		"Testfile:2 - Error during parsing: fleet endpoint 'http://192.0.2.10' is not host:port after its scheme (etcd's client port is usually 2379): write 'fleet etcd ENDPOINT...'"},
+	{"port 0", fleetPool("fleet etcd http://192.0.2.10:0"),
+		"Testfile:2 - Error during parsing: fleet endpoint 'http://192.0.2.10:0' is not host:port after its scheme"},
+	{"port too high", fleetPool("fleet etcd http://192.0.2.10:65536"),
+		"Testfile:2 - Error during parsing: fleet endpoint 'http://192.0.2.10:65536' is not host:port after its scheme"},
+	{"no host", fleetPool("fleet etcd http://:2379"),
+		"Testfile:2 - Error during parsing: fleet endpoint 'http://:2379' is not host:port after its scheme"},
+	{"path", fleetPool("fleet etcd http://192.0.2.10:2379/v3"),
+		"Testfile:2 - Error during parsing: fleet endpoint 'http://192.0.2.10:2379/v3' has a path, query or fragment: etcd takes scheme://host:port only"},
+	{"credentials in the endpoint", fleetPool("fleet etcd http://root:s3cret@192.0.2.10:2379"),
+		"Testfile:2 - Error during parsing: fleet endpoint 'http://xxxxx@192.0.2.10:2379' holds credentials: put them in the block's 'credentials USERNAME PASSWORD' line"},
+	{"endpoint twice", fleetPool("fleet etcd http://192.0.2.10:2379 http://192.0.2.11:2379 http://192.0.2.10:2379"),
+		"Testfile:2 - Error during parsing: fleet endpoint 'http://192.0.2.10:2379' is listed twice: remove one"},
+	{"http and https", fleetPool("fleet etcd https://192.0.2.10:2379 http://192.0.2.11:2379"),
+		"Testfile:2 - Error during parsing: fleet endpoints mix http and https ('https://192.0.2.10:2379' and 'http://192.0.2.11:2379'): write them all as https:// URLs (or all as http://)"},
+	{"fleet twice", fleetPool("fleet etcd http://192.0.2.10:2379 {\n member dns-1\n }\n fleet etcd http://192.0.2.11:2379"),
+		"Testfile:5 - Error during parsing: fleet is given twice in this failover block: keep one, with every etcd endpoint on its line"},
+	{"unknown property", fleetPool("fleet etcd {\n prefx /dns\n }"),
+		"Testfile:3 - Error during parsing: unknown fleet property 'prefx' (did you mean 'prefix'?): write 'prefix KEY', 'member NAME', 'probers K', 'quorum N|majority', 'lease DURATION', 'credentials USERNAME PASSWORD' or 'tls CERT KEY CACERT'"},
+	{"unknown property, nothing near", fleetPool("fleet etcd {\n endpoint http://192.0.2.10:2379\n }"),
+		"Testfile:3 - Error during parsing: unknown fleet property 'endpoint': write 'prefix KEY', 'member NAME'"},
+	{"property twice", fleetPool("fleet etcd {\n probers 3\n probers 4\n }"),
+		"Testfile:4 - Error during parsing: 'probers' is given twice in this fleet block (first at line 3): keep one"},
+	{"prefix without key", fleetPool("fleet etcd {\n prefix\n }"),
+		"Testfile:3 - Error during parsing: prefix takes one etcd key: write e.g. 'prefix /failover'"},
+	{"prefix without slash", fleetPool("fleet etcd {\n prefix dns/failover\n }"),
+		"Testfile:3 - Error during parsing: prefix 'dns/failover' does not start with '/': write 'prefix /dns/failover'"},
+	{"prefix ends with slash", fleetPool("fleet etcd {\n prefix /dns/\n }"),
+		"Testfile:3 - Error during parsing: prefix '/dns/' ends with '/': write 'prefix /dns' (keys go under PREFIX/v1/)"},
+	{"prefix is the root", fleetPool("fleet etcd {\n prefix /\n }"),
+		"Testfile:3 - Error during parsing: prefix '/' ends with '/': write 'prefix /failover'"},
+	{"prefix with a space", fleetPool("fleet etcd {\n prefix \"/dns failover\"\n }"),
+		"Testfile:3 - Error during parsing: prefix \"/dns failover\" holds a space or control character: write a key without, e.g. 'prefix /failover'"},
+	{"member without name", fleetPool("fleet etcd {\n member\n }"),
+		"Testfile:3 - Error during parsing: member takes one name, unique to this replica: write e.g. 'member dns-1'"},
+	{"member with a bad character", fleetPool("fleet etcd {\n member dns/1\n }"),
+		"Testfile:3 - Error during parsing: member 'dns/1' is not usable in an etcd key: write a name of letters, digits, '.', '-' and '_', at most 63 characters, e.g. 'member dns-1'"},
+	{"member too long", fleetPool("fleet etcd {\n member " + strings.Repeat("d", 64) + "\n }"),
+		"Testfile:3 - Error during parsing: member 'dddd"},
+	{"probers 0", fleetPool("fleet etcd {\n probers 0\n }"),
+		"Testfile:3 - Error during parsing: probers '0' is not a whole number from 1 to 16"},
+	{"probers 17", fleetPool("fleet etcd {\n probers 17\n }"),
+		"Testfile:3 - Error during parsing: probers '17' is not a whole number from 1 to 16"},
+	{"probers without number", fleetPool("fleet etcd {\n probers\n }"),
+		"Testfile:3 - Error during parsing: probers takes one number: write e.g. 'probers 2'"},
+	{"quorum without value", fleetPool("fleet etcd {\n quorum\n }"),
+		"Testfile:3 - Error during parsing: quorum takes a number or majority: write 'quorum majority' (more than half of a target's probers) or a number of verdicts up to 'probers', e.g. 'quorum 2'"},
+	{"quorum misspelt", fleetPool("fleet etcd {\n quorum majorty\n }"),
+		"Testfile:3 - Error during parsing: quorum 'majorty' is neither majority nor a whole number from 1 to 16 (did you mean 'majority'?): write 'quorum majority'"},
+	{"quorum 0", fleetPool("fleet etcd {\n quorum 0\n }"),
+		"Testfile:3 - Error during parsing: quorum '0' is neither majority nor a whole number from 1 to 16: write 'quorum majority'"},
+	{"quorum above probers", fleetPool("fleet etcd {\n quorum 3\n probers 2\n member dns-1\n }"),
+		"Testfile:3 - Error during parsing: quorum 3 is more than the 2 probers of each target: it could never be reached; write 'quorum majority', a number up to 2, or raise 'probers'"},
+	{"quorum above default probers", fleetPool("fleet etcd {\n quorum 3\n }"),
+		"Testfile:3 - Error during parsing: quorum 3 is more than the 2 probers of each target"},
+	{"lease too short", fleetPool("fleet etcd {\n lease 1s\n }"),
+		"Testfile:3 - Error during parsing: lease 1s is too short: write at least 2s"},
+	{"lease not a duration", fleetPool("fleet etcd {\n lease 10\n }"),
+		"Testfile:3 - Error during parsing: lease '10' is not a duration: write a number with a unit, e.g. 5s or 500ms"},
+	{"lease in parts of seconds", fleetPool("fleet etcd {\n lease 2500ms\n }"),
+		"Testfile:3 - Error during parsing: lease 2.5s is not a whole number of seconds, which etcd's leases count in: write e.g. 'lease 3s'"},
+	{"credentials without password", fleetPool("fleet etcd {\n credentials fleet\n }"),
+		"Testfile:3 - Error during parsing: credentials takes two words, a user name and a password (1 given): write 'credentials USERNAME PASSWORD', e.g. 'credentials fleet {$FLEET_PASSWORD}' to take the password from the environment"},
+	{"credentials with three words", fleetPool("fleet etcd {\n credentials fleet two words\n }"),
+		"Testfile:3 - Error during parsing: credentials takes two words, a user name and a password (3 given)"},
+	{"credentials with an empty user name", fleetPool("fleet etcd {\n credentials \"\" s3cret\n }"),
+		"Testfile:3 - Error during parsing: credentials has an empty user name: write one, and when it is a {$VARIABLE}, set that environment variable for CoreDNS"},
+	{"credentials with an empty password", fleetPool("fleet etcd {\n credentials fleet \"\"\n }"),
+		"Testfile:3 - Error during parsing: credentials of user 'fleet' has an empty password: when it is a {$VARIABLE}, set that environment variable for CoreDNS"},
+	{"tls with two files", fleetPool("fleet etcd https://192.0.2.10:2379 {\n tls cert.pem key.pem\n }"),
+		"Testfile:3 - Error during parsing: tls takes a client certificate, its key and the CA that verifies etcd: write 'tls CERT KEY CACERT' (PEM files)"},
+	{"tls with a missing file", fleetPool("fleet etcd https://192.0.2.10:2379 {\n tls /nonexistent/cert.pem /nonexistent/key.pem /nonexistent/ca.pem\n }"),
+		"Testfile:3 - Error during parsing: fleet tls: open /nonexistent/cert.pem: no such file or directory"},
+	{"tls with http endpoints", fleetPool("fleet etcd http://192.0.2.10:2379 {\n member dns-1\n tls cert.pem key.pem ca.pem\n }"),
+		"Testfile:4 - Error during parsing: fleet tls is for https endpoints, and 'http://192.0.2.10:2379' is http: write the endpoints on the fleet line as https:// URLs, e.g. 'fleet etcd https://192.0.2.10:2379 {'"},
+	{"tls with the default endpoint", fleetPool("fleet etcd {\n tls cert.pem key.pem ca.pem\n }"),
+		"Testfile:3 - Error during parsing: fleet tls is for https endpoints, and 'http://localhost:2379' is http"},
+	{"misspelt in the failover block", fleetPool("flet etcd"),
+		"Testfile:2 - Error during parsing: unknown property 'flet' (did you mean 'fleet'?)"},
+}
+
+func TestParseErrorsFleet(t *testing.T) {
+	withHostname(t, "dns-1", nil)
+	checkParseErrors(t, fleetErrors)
 }
