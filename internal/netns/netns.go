@@ -130,6 +130,9 @@ func NewPeer(t *testing.T, local, remote string) *Peer {
 	return p
 }
 
+// Path names the peer's namespace (/proc/PID/ns/net), for nsenter --net.
+func (p *Peer) Path() string { return p.ns }
+
 // Run runs a command inside the peer's namespace.
 func (p *Peer) Run(t *testing.T, name string, args ...string) {
 	t.Helper()
