@@ -2,6 +2,8 @@ package health
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -70,6 +72,17 @@ func (s Spec) key() string {
 		b.WriteString(c.Key())
 	}
 	return b.String()
+}
+
+// ID identifies the spec across processes: replicas reading identical
+// Corefiles give a target the same ID, so that they can agree on it (the
+// key has no pointer or other process-specific part; file contents enter
+// it as digests). It is the hex of the first 16 bytes of the SHA-256 of
+// the spec's key: it can be shared or logged without revealing the spec's
+// content (check headers, tokens in URLs).
+func (s Spec) ID() string {
+	sum := sha256.Sum256([]byte(s.key()))
+	return hex.EncodeToString(sum[:16])
 }
 
 // Update is what a subscriber hears after each probe round.
