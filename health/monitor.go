@@ -2,6 +2,8 @@ package health
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -72,6 +74,17 @@ func (s Spec) key() string {
 	return b.String()
 }
 
+// ID identifies the spec across processes: replicas reading identical
+// Corefiles give a target the same ID, so that they can agree on it (the
+// key has no pointer or other process-specific part; file contents enter
+// it as digests). It is the hex of the first 16 bytes of the SHA-256 of
+// the spec's key: it can be shared or logged without revealing the spec's
+// content (check headers, tokens in URLs).
+func (s Spec) ID() string {
+	sum := sha256.Sum256([]byte(s.key()))
+	return hex.EncodeToString(sum[:16])
+}
+
 // Update is what a subscriber hears after each probe round.
 type Update struct {
 	Result Result
@@ -101,11 +114,12 @@ type Update struct {
 }
 
 // Monitor probes one target address with a set of checks and keeps its
-// state with a Tracker.
+// state with a Tracker, while at least one of its references asks for
+// probing (see Standby).
 type Monitor struct {
 	spec    Spec
 	key     string
-	refs    int           // guarded by registry
+	refs    int           // Acquire and AcquireStandby references; guarded by registry
 	done    chan struct{} // closed once the scheduler let go of the monitor
 	engine  *probeEngine
 	sched   *scheduler     // the engine's when the monitor started
@@ -113,18 +127,22 @@ type Monitor struct {
 	holds   sync.WaitGroup // EndHold calls under way
 
 	// Guarded by the scheduler's lock.
-	due   time.Time // when the next round is due
-	index int       // in the scheduler's heap
-	where int       // monitorWaiting...
-	woken bool      // the watched connection ended: the next round is due at once
+	due    time.Time // when the next round is due
+	index  int       // in the scheduler's heap
+	where  int       // monitorIdle...
+	woken  bool      // the watched connection ended: the next round is due at once
+	demand int       // references asking for probing: every Acquire, and each Standby while SetProbing(true)
 
-	hard      bool // confirming a failure with hard evidence; only rounds touch it
-	suspect   bool // a woken round was reset: the next round looks for hard evidence; only rounds touch it
-	unwatched bool // the watch budget left the target unwatched; only rounds and Release touch it
+	probing atomic.Bool   // demand > 0; written with the scheduler's lock held
+	resumes atomic.Uint64 // how many times demand rose from 0 (see forgetIfResumed)
 
-	watchMu  sync.Mutex
-	unwatch  func()      // ends the watch; nil when there is none
-	watching atomic.Bool // a watch connection is open
+	hard    bool // confirming a failure with hard evidence; only rounds touch it
+	suspect bool // a woken round was reset: the next round looks for hard evidence; only rounds touch it
+
+	watchMu   sync.Mutex
+	unwatch   func()      // ends the watch; nil when there is none
+	unwatched bool        // the watch budget left the target unwatched
+	watching  atomic.Bool // a watch connection is open
 
 	nextDue  atomic.Int64 // UnixNano of the next scheduled round
 	earliest atomic.Int64 // UnixNano of the earliest possible state change
@@ -142,6 +160,7 @@ type Monitor struct {
 	passed    bool
 	subs      []subscriber // few: one per pool probing the target this way
 	nextID    uint64
+	resumed   uint64 // resumes when the tracker last started afresh
 }
 
 type subscriber struct {
@@ -166,9 +185,21 @@ var registry = struct {
 // in spec are not used; a check that never probed holds no connection or
 // other resource (NewCheck opens nothing that outlives it), so nothing needs
 // closing and the garbage collector takes it.
+//
+// The reference asks for probing until it is released: the monitor probes
+// as long as it has such a reference, whatever its Standby references say.
 func Acquire(spec Spec) *Monitor {
 	registry.Lock()
 	defer registry.Unlock()
+	m := reference(spec)
+	m.sched.raiseDemand(m)
+	return m
+}
+
+// reference returns the monitor for spec with one more reference, making
+// one if there is none: a new monitor is idle until a reference asks for
+// probing. Called with registry held.
+func reference(spec Spec) *Monitor {
 	k := spec.key()
 	if m := registry.monitors[k]; m != nil {
 		m.refs++
@@ -189,23 +220,34 @@ func Acquire(spec Spec) *Monitor {
 		watches: engine.watches,
 		tracker: NewTracker(spec.Rise, spec.Fall),
 	}
-	first := time.Now().Add(startDelay(spec.Interval))
-	m.schedule(first, spec.FastInterval)
 	registry.monitors[k] = m
-	m.sched.add(m, first)
 	return m
 }
 
-// Release drops one reference; the last one stops the monitor, waits for a
-// round under way to end and closes the checks no other monitor uses.
-func (m *Monitor) Release() {
+// Release drops one reference acquired with Acquire; the last reference
+// stops the monitor, waits for a round under way to end and closes the
+// checks no other monitor uses.
+func (m *Monitor) Release() { m.drop(true) }
+
+// drop drops one reference of either kind, and its demand for probing if
+// it had one (see Release). Both change together, with registry held, so
+// that a reference taken and one dropped at once never let the demand fall
+// to 0 in between: the monitor would start afresh. The last reference
+// keeps its demand, as stopping ends everything anyway: a monitor that
+// probed until its release still shows its last schedule (NextProbe) to a
+// pool of the old configuration answering a last query.
+func (m *Monitor) drop(demanding bool) {
 	registry.Lock()
 	m.refs--
 	last := m.refs == 0
 	if last {
 		delete(registry.monitors, m.key)
 	}
+	idle := demanding && !last && m.sched.lowerDemand(m)
 	registry.Unlock()
+	if idle {
+		m.quietIfIdle()
+	}
 	if !last {
 		return
 	}
@@ -232,8 +274,15 @@ func (m *Monitor) Release() {
 	}
 }
 
-// NextProbe returns when the next scheduled probe round is due.
-func (m *Monitor) NextProbe() time.Time { return time.Unix(0, m.nextDue.Load()) }
+// NextProbe returns when the next scheduled probe round is due; the zero
+// time while the monitor is idle (no reference asks for probing, see
+// Standby): no round is scheduled.
+func (m *Monitor) NextProbe() time.Time {
+	if !m.probing.Load() {
+		return time.Time{}
+	}
+	return time.Unix(0, m.nextDue.Load())
+}
 
 // EarliestChange returns the earliest moment the monitor's state could
 // change, counting the confirmations already under way: the next scheduled
@@ -244,9 +293,15 @@ func (m *Monitor) NextProbe() time.Time { return time.Unix(0, m.nextDue.Load()) 
 // the past while an overdue round runs. A target that closes the watched
 // connection (Watch) can bring the next round forward, and then its
 // confirmations too; that is not counted, or no TTL could ever be longer
-// than zero. It takes no lock, so subscribers and queries
-// may call it.
-func (m *Monitor) EarliestChange() time.Time { return time.Unix(0, m.earliest.Load()) }
+// than zero. It is the zero time while the monitor is idle (see
+// NextProbe): no round is due, so no probe can change the state. It takes
+// no lock, so subscribers and queries may call it.
+func (m *Monitor) EarliestChange() time.Time {
+	if !m.probing.Load() {
+		return time.Time{}
+	}
+	return time.Unix(0, m.earliest.Load())
+}
 
 // schedule records when the next round is due and, from the tracker and
 // the spacing of the confirmation rounds, the earliest change. Called by the
@@ -256,6 +311,31 @@ func (m *Monitor) schedule(due time.Time, spacing time.Duration) {
 	m.nextDue.Store(due.UnixNano())
 	confirm := time.Duration(m.tracker.Remaining()-1) * spacing
 	m.earliest.Store(due.Add(confirm).UnixNano())
+}
+
+// scheduleFirst is schedule for a monitor that is to start afresh (see
+// resume): its first round may give a verdict. It does not read the
+// tracker, so the scheduler may call it without m.mu, while m is idle.
+func (m *Monitor) scheduleFirst(due time.Time) {
+	m.nextDue.Store(due.UnixNano())
+	m.earliest.Store(due.UnixNano())
+}
+
+// forgetIfResumed starts the tracker afresh if probing resumed since it
+// last did: the monitor was idle for any length of time, so what it knew
+// of the target is stale, and the first round after resuming gives a first
+// verdict (Changed) as a new monitor's does. The smoothed RTT and Passed
+// are kept: they describe the target, not its current state. The resuming
+// side cannot reset the tracker itself (SetProbing does not take m.mu), so
+// whoever takes m.mu next does it. Called with m.mu held.
+func (m *Monitor) forgetIfResumed() {
+	n := m.resumes.Load()
+	if n == m.resumed {
+		return
+	}
+	m.resumed = n
+	m.tracker.Reset()
+	m.recovered = false
 }
 
 // RTT returns the target's smoothed round-trip time: each passed round's
@@ -278,11 +358,12 @@ func Running() int {
 // is called. If the target already has a state, fn first gets it as a
 // Replay. fn is called with the monitor's lock held, one call at a time,
 // mostly on the monitor's goroutine: it must not block for long, nor call
-// Subscribe or an unsubscribe function (EndHold, NextProbe and
-// EarliestChange are safe).
+// Subscribe or an unsubscribe function (EndHold, NextProbe,
+// EarliestChange and a Standby's SetProbing are safe).
 func (m *Monitor) Subscribe(fn func(Update)) (unsubscribe func()) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.forgetIfResumed()
 	id := m.nextID
 	m.nextID++
 	m.subs = append(m.subs, subscriber{id, fn})
@@ -316,6 +397,7 @@ func (m *Monitor) EndHold() {
 	m.holds.Go(func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
+		m.forgetIfResumed()
 		if !m.recovered {
 			return
 		}
@@ -344,6 +426,7 @@ func (m *Monitor) round(woke bool, due time.Time) time.Time {
 		return end // cut short by shutdown: not a verdict on the target
 	}
 	m.mu.Lock()
+	m.forgetIfResumed()
 	before := m.tracker.State()
 	s, changed := m.tracker.Observe(r.OK)
 	m.last = r

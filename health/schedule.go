@@ -12,7 +12,9 @@ import (
 // its stack (8 KB and more once a probe grew it) and a timer for every
 // target, which at tens of thousands of targets is most of the prober's
 // memory; workers exist only while rounds are due, so an idle estate costs
-// one goroutine.
+// one goroutine. A monitor that no reference asks to probe (see Standby)
+// is not in the heap at all: a fleet member's many standby targets cost
+// the dispatcher nothing.
 type scheduler struct {
 	mu      sync.Mutex
 	waiting dueHeap    // monitors whose next round is not due yet
@@ -29,7 +31,8 @@ type scheduler struct {
 
 // Where a monitor is, guarded by scheduler.mu.
 const (
-	monitorWaiting = iota // in the heap
+	monitorIdle    = iota // not scheduled: no reference asks for probing (see Standby)
+	monitorWaiting        // in the heap
 	monitorReady          // in the ready queue
 	monitorRunning        // a worker runs its round
 	monitorStopped        // released: it will not run again
@@ -41,10 +44,66 @@ func newScheduler(workers int) *scheduler {
 	return s
 }
 
-// add schedules m's first round at due.
-func (s *scheduler) add(m *Monitor, due time.Time) {
+// raiseDemand records one more reference asking m to probe. The first
+// one, for a new monitor or an idle one, schedules its first round (see
+// resume).
+func (s *scheduler) raiseDemand(m *Monitor) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if m.demand++; m.demand == 1 && m.where != monitorStopped {
+		s.resume(m)
+	}
+}
+
+// lowerDemand records one reference fewer asking m to probe. After the
+// last one m is idle (see pause) and lowerDemand reports it, so that the
+// caller closes m's watch (quietIfIdle): that takes the poller's lock,
+// which is not to be taken with s.mu held.
+func (s *scheduler) lowerDemand(m *Monitor) (idle bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.demand--; m.demand > 0 || m.where == monitorStopped {
+		return false
+	}
+	s.pause(m)
+	return true
+}
+
+// pause takes m out of the schedule until resume, so that an idle monitor
+// costs the dispatcher nothing. A round already queued or under way is
+// left to its worker: a queued one is dropped, one under way finishes and
+// its update is delivered, and either way the worker leaves m idle (see
+// letGo). Called with s.mu held.
+func (s *scheduler) pause(m *Monitor) {
+	m.probing.Store(false)
+	m.woken = false // a closed watch connection says nothing once the monitor resumes
+	if m.where == monitorWaiting {
+		heap.Remove(&s.waiting, m.index)
+		m.where = monitorIdle
+	}
+}
+
+// resume starts m probing again, or for the first time. What the tracker
+// knew may be any age by now, so the monitor starts afresh (see
+// Monitor.forgetIfResumed), and its first round comes after startDelay, as
+// a new monitor's does: many targets resuming together (a fleet member
+// taking over another's share) spread their rounds. A monitor whose worker
+// still has it (paused and resumed during a round) keeps the schedule that
+// round sets. Called with s.mu held.
+func (s *scheduler) resume(m *Monitor) {
+	m.resumes.Add(1)
+	if m.where != monitorIdle {
+		m.probing.Store(true)
+		return
+	}
+	due := time.Now().Add(startDelay(m.spec.Interval))
+	m.scheduleFirst(due)
+	m.probing.Store(true) // after scheduleFirst: NextProbe never shows the time from before the pause
+	s.push(m, due)
+}
+
+// push puts m in the heap, its next round due at due. Called with s.mu held.
+func (s *scheduler) push(m *Monitor, due time.Time) {
 	m.due = due
 	m.where = monitorWaiting
 	heap.Push(&s.waiting, m)
@@ -67,7 +126,7 @@ func (s *scheduler) wake() {
 func (s *scheduler) now(m *Monitor) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if m.where == monitorStopped {
+	if m.where == monitorStopped || m.demand == 0 {
 		return
 	}
 	m.woken = true
@@ -90,6 +149,8 @@ func (s *scheduler) remove(m *Monitor) {
 	switch where {
 	case monitorWaiting:
 		heap.Remove(&s.waiting, m.index)
+		close(m.done)
+	case monitorIdle:
 		close(m.done)
 	case monitorReady:
 		// The worker that takes it from the queue drops it (see work).
@@ -153,8 +214,7 @@ func (s *scheduler) work() {
 		m := s.ready[s.head]
 		s.ready[s.head] = nil
 		s.head++
-		if m.where == monitorStopped {
-			close(m.done)
+		if s.letGo(m) {
 			continue
 		}
 		m.where = monitorRunning
@@ -167,19 +227,13 @@ func (s *scheduler) work() {
 
 		s.mu.Lock()
 		s.busy--
-		if m.where == monitorStopped {
-			close(m.done)
+		if s.letGo(m) {
 			continue
 		}
-		m.due = next
 		if m.woken {
-			m.due = time.Now()
+			next = time.Now()
 		}
-		m.where = monitorWaiting
-		heap.Push(&s.waiting, m)
-		if m.index == 0 {
-			s.wake()
-		}
+		s.push(m, next)
 	}
 	s.ready, s.head = s.ready[:0], 0
 	if cap(s.ready) > maxKeptQueue {
@@ -187,6 +241,22 @@ func (s *scheduler) work() {
 	}
 	s.workers--
 	s.mu.Unlock()
+}
+
+// letGo reports whether m, just taken from the ready queue or back from
+// its round, must not run now, and lets it go: a stopped monitor to
+// remove, which waits for that, and one without demand to the idle place
+// (see pause). Called with s.mu held.
+func (s *scheduler) letGo(m *Monitor) bool {
+	switch {
+	case m.where == monitorStopped:
+		close(m.done)
+	case m.demand == 0:
+		m.where = monitorIdle
+	default:
+		return false
+	}
+	return true
 }
 
 // maxKeptQueue is the ready queue capacity kept once it is empty.

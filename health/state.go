@@ -40,6 +40,10 @@ func NewTracker(rise, fall int) *Tracker {
 	return &Tracker{rise: rise, fall: fall}
 }
 
+// Reset forgets every result: the state is Unknown again and the next
+// result decides it, as a new Tracker's first does.
+func (t *Tracker) Reset() { t.state, t.streak = Unknown, 0 }
+
 // State returns the current state.
 func (t *Tracker) State() State { return t.state }
 

@@ -70,3 +70,16 @@ func TestTrackerRemaining(t *testing.T) {
 		}
 	}
 }
+
+func TestTrackerReset(t *testing.T) {
+	tr := NewTracker(2, 3)
+	tr.Observe(true)
+	tr.Observe(false) // a failure streak under way
+	tr.Reset()
+	if s, n := tr.State(), tr.Remaining(); s != Unknown || n != 1 || tr.Pending() {
+		t.Fatalf("After Reset: state %s, Remaining %d, Pending %v; want unknown, 1, false", s, n, tr.Pending())
+	}
+	if s, changed := tr.Observe(false); s != Down || !changed {
+		t.Errorf("First result after Reset (failure): %s changed=%v, want down changed (a first verdict)", s, changed)
+	}
+}

@@ -44,7 +44,12 @@ func overBudget(budget int64) {
 // runs after a successful probe, so a DOWN target gets no extra connection
 // attempts.
 func (m *Monitor) arm() {
-	if m.watching.Load() {
+	// An idle monitor holds no connection. pause marks the monitor idle
+	// before its caller closes the watch, and this checks after opening
+	// one, so a watch opened by a round that ends as the monitor goes idle
+	// is closed by whichever comes last.
+	defer m.quietIfIdle()
+	if m.watching.Load() || !m.probing.Load() {
 		return
 	}
 	for _, c := range m.spec.Checks {
@@ -99,9 +104,22 @@ func (m *Monitor) disarm() {
 	}
 }
 
+// quietIfIdle closes the watch of a monitor that no longer probes, and
+// takes it out of the unwatched count: an idle target holds no connection,
+// and it is not a probed target going without the watch.
+func (m *Monitor) quietIfIdle() {
+	if m.probing.Load() {
+		return
+	}
+	m.disarm()
+	m.setUnwatched(false)
+}
+
 // setUnwatched notes whether the target goes unwatched for the watch
 // budget, for the metric.
 func (m *Monitor) setUnwatched(over bool) {
+	m.watchMu.Lock()
+	defer m.watchMu.Unlock()
 	if m.unwatched == over {
 		return
 	}
