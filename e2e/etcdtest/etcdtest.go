@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -38,6 +39,10 @@ type Options struct {
 	// ClientPort and PeerPort are the ports on 127.0.0.1; 0 picks a free
 	// one (kept by Restart).
 	ClientPort, PeerPort int
+	// Host is the client address (an IP) besides the peer's 127.0.0.1:
+	// e.g. a veth end that replicas in another network namespace reach.
+	// Default 127.0.0.1.
+	Host string
 	// TLS serves clients over TLS (https endpoint); nil serves plain
 	// http. The peer port, which no one else uses, stays plain.
 	TLS *TLS
@@ -109,7 +114,11 @@ func (s *Server) clientURL() url.URL {
 	if s.opts.TLS != nil {
 		scheme = "https"
 	}
-	return url.URL{Scheme: scheme, Host: "127.0.0.1:" + strconv.Itoa(s.opts.ClientPort)}
+	host := s.opts.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(s.opts.ClientPort))}
 }
 
 func (s *Server) config() *embed.Config {
