@@ -1,0 +1,84 @@
+package fleet
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/failover-dns/failover/e2e/etcdtest"
+	"github.com/failover-dns/failover/e2e/replicas"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// TestFleetReload: a Corefile reload of one replica keeps its membership
+// (the same lease on its member key, no member leaving or joining), its
+// state (no answer flips) and its probing (no burst of probes).
+func TestFleetReload(t *testing.T) {
+	etcd := startEtcd(t, etcdtest.Options{})
+	b := newPair(t, "127.0.0.21", "127.0.0.22")
+	cf := corefile(etcd.Endpoint(), b, fleetOptions{})
+	rs := start(t, cf, replicas.Options{}, "a", "b", "c")
+	primary := host(b.primary)
+	waitAnswers(t, rs, primary, 20*time.Second)
+	waitProbers(t, b.primary, 2, 10*time.Second)
+
+	client, err := etcd.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before := memberLease(t, ctx, client, "a")
+	members := client.Watch(ctx, "/failover/v1/members/", clientv3.WithPrefix())
+
+	// Probes by a over as long as the reload's window, before it.
+	window := 2 * time.Second
+	a := byName(rs, "a")
+	countA := func() int { return b.primary.Probes("a") + b.secondary.Probes("a") }
+	start := countA()
+	time.Sleep(window)
+	quiet := countA() - start
+
+	watch := watchFlips(rs, primary)
+	mark := a.LogLen()
+	start = countA()
+	if err := a.Reload(strings.Replace(cf, "ttl 1", "ttl 2", 1)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(window)
+	reloading := countA() - start
+	if seen := watch.end(); len(seen) > 0 {
+		t.Errorf("Answers flipped during the reload: %v", seen)
+	}
+	t.Logf("Probes by a in %s: %d before the reload, %d across it", window, quiet, reloading)
+	if reloading > quiet+quiet/2+3 {
+		t.Errorf("A burst of probes across the reload: %d in %s, against %d before", reloading, window, quiet)
+	}
+	if after := memberLease(t, ctx, client, "a"); after != before {
+		t.Errorf("Replica a's member key moved from lease %x to %x across the reload", before, after)
+	}
+	select {
+	case w := <-members:
+		t.Errorf("The members changed across the reload: %v", w.Events)
+	default:
+	}
+	if log := a.Log()[mark:]; strings.Contains(log, "joining") || strings.Contains(log, "left") {
+		t.Errorf("Replica a left or joined the fleet on reload:\n%s", log)
+	}
+	// The new configuration answers with its TTL: the reload took.
+	m, err := a.Query("www.example.org", 1, "udp")
+	if err != nil || len(m.Answer) == 0 || m.Answer[0].Header().Ttl != 2 {
+		t.Errorf("After the reload, a answers %v (%v), want TTL 2", m, err)
+	}
+}
+
+// memberLease is the lease the named member's key is under.
+func memberLease(t *testing.T, ctx context.Context, client *clientv3.Client, name string) int64 {
+	t.Helper()
+	resp, err := client.Get(ctx, "/failover/v1/members/"+name)
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("Member key of %s: %v, %v", name, resp, err)
+	}
+	return resp.Kvs[0].Lease
+}
