@@ -5,11 +5,14 @@ package fleet
 import (
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/failover-dns/failover"
 	"github.com/failover-dns/failover/e2e/etcdtest"
 	"github.com/failover-dns/failover/e2e/replicas"
 
@@ -17,7 +20,15 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// Place failover in the plugin chain as plugin/main.go does, for the
+	// tests that run CoreDNS in this process (see leak_test.go).
+	if err := dnsserver.SetDirectives(failover.Directives(dnsserver.Directives)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // Timing of the pools under test: a backend that stops is DOWN after
 // fall 2 rounds (interval 200ms, fast_interval 100ms), a lease of 2s.
@@ -215,15 +226,6 @@ func waitProbers(t *testing.T, b *replicas.Backend, want int, limit time.Duratio
 			t.Fatalf("Backend %s is probed by %v, want %d replicas (counts %v)", b.Addr(), got, want, b.ByReplica())
 		}
 	}
-}
-
-// names lists the replicas' names.
-func names(rs []*replicas.Replica) []string {
-	var out []string
-	for _, r := range rs {
-		out = append(out, r.Name)
-	}
-	return out
 }
 
 // without returns rs less the named replica.
