@@ -222,7 +222,7 @@ var logVersion sync.Once
 func (f *Failover) monitorSet() map[targetSource]bool {
 	set := map[targetSource]bool{}
 	for _, p := range f.pools {
-		for _, src := range p.sources {
+		for _, src := range p.sourceList() {
 			set[src] = true
 		}
 	}

@@ -38,7 +38,9 @@ type pool struct {
 	clock     clock
 
 	member  *fleet.Fleet   // the fleet this replica is a member of; nil without one
-	sources []targetSource // while started; kept after stop for late queries
+	// sources: one per target once started (kept after stop for late
+	// queries); set once, read by queries and the status listener.
+	sources atomic.Pointer[[]targetSource]
 	unsubs  []func()
 
 	answers  [families]atomic.Pointer[answer]
@@ -85,14 +87,16 @@ func (p *pool) start() {
 	acquireSeries(p)
 	targetOverride.DeletePartialMatch(prometheus.Labels{"pool": p.name}) // the new configuration says anew
 	p.exportSlow()
+	sources := make([]targetSource, len(p.targets))
 	for i := range p.targets {
-		p.sources = append(p.sources, p.acquireSource(i))
+		sources[i] = p.acquireSource(i)
 	}
+	p.sources.Store(&sources)
 	// Overrides first, then the states running monitors hand over: neither
 	// is news, so an all-down they add up to was counted by the previous
 	// configuration already.
 	p.applyOverrides(false)
-	for i, src := range p.sources {
+	for i, src := range sources {
 		p.unsubs = append(p.unsubs, src.Subscribe(func(u health.Update) { p.observe(i, u) }))
 	}
 }
@@ -176,7 +180,7 @@ func (p *pool) stop() {
 		p.stopTimer()
 	}
 	p.mu.Unlock()
-	for i, src := range p.sources {
+	for i, src := range p.sourceList() {
 		p.unsubs[i]()
 		src.Release()
 	}
@@ -368,8 +372,8 @@ func (p *pool) countProbe(r health.Result) {
 // shares its monitor: an operator forced it up. The monitor tells its
 // subscribers (this pool included) from a goroutine of its own.
 func (p *pool) endHold(i int) {
-	if !p.stopped && i < len(p.sources) {
-		p.sources[i].EndHold()
+	if sources := p.sourceList(); !p.stopped && i < len(sources) {
+		sources[i].EndHold()
 	}
 }
 
@@ -526,7 +530,7 @@ func unixNano(t time.Time) int64 {
 // (A crash seen by the connection watch can change it sooner.)
 func (p *pool) adaptiveTTL(now time.Time) uint32 {
 	next := now.Add(time.Duration(p.adaptiveMax) * time.Second)
-	for _, src := range p.sources {
+	for _, src := range p.sourceList() {
 		next = earliest(next, src.EarliestChange())
 	}
 	if at := p.changeAt.Load(); at != 0 {

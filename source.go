@@ -41,10 +41,11 @@ func (p *pool) notifiedBy(i int) string {
 	if i < 0 {
 		i = 0
 	}
-	if i >= len(p.sources) {
+	sources := p.sourceList()
+	if i >= len(sources) {
 		return ""
 	}
-	if src, ok := p.sources[i].(notifiedElsewhere); ok {
+	if src, ok := sources[i].(notifiedElsewhere); ok {
 		return src.NotifiedBy()
 	}
 	return ""
@@ -52,12 +53,22 @@ func (p *pool) notifiedBy(i int) string {
 
 // fleetView returns the fleet's view of target i, if the pool is in a fleet.
 func (p *pool) fleetView(i int) *fleet.View {
-	if i >= len(p.sources) {
+	sources := p.sourceList()
+	if i >= len(sources) {
 		return nil
 	}
-	if t, ok := p.sources[i].(*fleet.Target); ok {
+	if t, ok := sources[i].(*fleet.Target); ok {
 		v := t.View()
 		return &v
+	}
+	return nil
+}
+
+// sourceList returns the pool's sources of health, one per target; nil
+// before start.
+func (p *pool) sourceList() []targetSource {
+	if s := p.sources.Load(); s != nil {
+		return *s
 	}
 	return nil
 }
