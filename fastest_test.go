@@ -310,3 +310,32 @@ func TestFastestSurvivesReload(t *testing.T) {
 		}
 	}
 }
+
+// TestFastestInAFleet: in a fleet, only the RTTs the probers publish steer
+// (so every replica, prober or not, decides on the same figures): this
+// replica's own probe rounds do not count, and a published RTT that beats
+// the answered target by the margin moves the answer at once (the prober
+// held it back until it had moved, at most every 30 s).
+func TestFastestInAFleet(t *testing.T) {
+	f := newFastestPool(t, nil)
+	shared := func(i int, rtt time.Duration, remote bool) {
+		f.clk.advance(time.Second)
+		f.observe(i, health.Update{Result: health.Result{OK: true, Duration: rtt}, State: health.Up, RTT: rtt, Shared: true, Remote: remote})
+	}
+	for i, rtt := range []time.Duration{50 * ms, 60 * ms, 70 * ms} {
+		shared(i, rtt, true)
+	}
+	f.want("Published RTTs, .1 fastest", "192.0.2.1")
+	for range 5 {
+		shared(1, 10*ms, false) // this replica's own rounds as a prober
+	}
+	f.want(".2 faster in this replica's own rounds only", "192.0.2.1")
+	shared(1, 44*ms, true)
+	f.want(".2 published within the margin", "192.0.2.1")
+	shared(1, 10*ms, true)
+	f.want(".2 published faster by the margin", "192.0.2.2")
+	shared(0, 11*ms, true)
+	f.want(".1 published back, but within 5ms", "192.0.2.2")
+	f.observe(1, health.Update{Result: health.Result{Reason: "refused"}, State: health.Down, Changed: true, Shared: true, Remote: true})
+	f.want(".2 down by the fleet", "192.0.2.1")
+}

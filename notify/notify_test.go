@@ -142,6 +142,20 @@ func TestEventsFilter(t *testing.T) {
 	}
 }
 
+// TestNotifiedElsewhere: an event another fleet member notifies is
+// recorded here but not sent; the next one, this replica's, is.
+func TestNotifiedElsewhere(t *testing.T) {
+	r := newReceiver(t, nil)
+	_, l := start(t, Config{URL: r.srv.URL})
+	l.Append(events.Event{Type: events.TypeTargetUp, Pool: "www.example.org.", Target: "192.0.2.10", NotifiedBy: "coredns-1"})
+	l.Append(downEvent)
+	waitFor(t, 5*time.Second, "one webhook", func() bool { return len(r.requests()) >= 1 })
+	time.Sleep(50 * time.Millisecond)
+	if got := r.requests(); len(got) != 1 || !strings.Contains(string(got[0].body), `"target_down"`) {
+		t.Errorf("Delivered %d requests, want only target_down (the other is coredns-1's to send)", len(got))
+	}
+}
+
 // Headers are sent; neither their values nor the URL's secrets are logged.
 func TestHeadersSentNotLogged(t *testing.T) {
 	var logged bytes.Buffer

@@ -92,7 +92,8 @@ func host(b *replicas.Backend) string {
 // fleetOptions are the fleet stanza's lines, besides the endpoint.
 type fleetOptions struct {
 	probers int
-	off     bool // no fleet line: every replica on its own
+	off     bool   // no fleet line: every replica on its own
+	notify  string // a notify URL, if any
 }
 
 // corefile is the one Corefile of every replica: the pool of www.example.org
@@ -110,6 +111,9 @@ func corefile(endpoint string, b pair, o fleetOptions) string {
             member {$REPLICA}
             lease ` + lease.String() + probers + `
         }`
+	}
+	if o.notify != "" {
+		fleet += "\n        notify " + o.notify
 	}
 	return `example.org:{$DNS_PORT} {
     bind {$DNS_HOST}
