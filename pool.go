@@ -37,7 +37,7 @@ type pool struct {
 	overrides *atomic.Pointer[overrideSet] // nil without an overrides file
 	clock     clock
 
-	member  *fleet.Fleet   // the fleet this replica is a member of; nil without one
+	member *fleet.Fleet // the fleet this replica is a member of; nil without one
 	// sources: one per target once started (kept after stop for late
 	// queries); set once, read by queries and the status listener.
 	sources atomic.Pointer[[]targetSource]
