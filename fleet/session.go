@@ -2,9 +2,12 @@ package fleet
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"net/url"
 	"slices"
 	"time"
 
@@ -108,6 +111,9 @@ func (f *Fleet) dial(ctx context.Context) (*clientv3.Client, error) {
 		Context:              ctx,
 	})
 	if err != nil {
+		if why := diagnose(ctx, f.cfg); why != nil {
+			err = why // the client only says that time ran out
+		}
 		return nil, fmt.Errorf("connect to %v: %v", f.cfg.Endpoints, err)
 	}
 	f.mu.Lock()
@@ -268,4 +274,47 @@ func (f *Fleet) watchdog(now time.Time) {
 		f.setMode(Local, fmt.Sprintf("etcd not reached for %s (lease %s): probing every target here and deciding alone",
 			now.Sub(f.contact).Round(time.Second), f.cfg.Lease))
 	}
+}
+
+// diagnose finds why no endpoint could be reached, in words an operator
+// can act on (connection refused, a certificate etcd's CA did not sign...),
+// by connecting to each as the client would: nil if one answers.
+func diagnose(ctx context.Context, cfg Config) error {
+	var first error
+	for _, ep := range cfg.Endpoints {
+		err := reach(ctx, ep, cfg.TLS)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = fmt.Errorf("%s: %v", ep, err)
+		}
+	}
+	return first
+}
+
+// reach connects to an endpoint, with a TLS handshake for https.
+func reach(ctx context.Context, endpoint string, tlsConfig *tls.Config) error {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if u.Scheme != "https" {
+		return nil
+	}
+	c := &tls.Config{}
+	if tlsConfig != nil {
+		c = tlsConfig.Clone()
+	}
+	c.ServerName = u.Hostname()
+	c.NextProtos = []string{"h2"}
+	return tls.Client(conn, c).HandshakeContext(ctx)
 }

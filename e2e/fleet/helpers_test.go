@@ -94,6 +94,7 @@ type fleetOptions struct {
 	probers int
 	off     bool   // no fleet line: every replica on its own
 	notify  string // a notify URL, if any
+	extra   string // more lines inside the fleet block
 }
 
 // corefile is the one Corefile of every replica: the pool of www.example.org
@@ -105,6 +106,9 @@ func corefile(endpoint string, b pair, o fleetOptions) string {
 		probers := ""
 		if o.probers > 0 {
 			probers = fmt.Sprintf("\n            probers %d", o.probers)
+		}
+		if o.extra != "" {
+			probers += "\n            " + o.extra
 		}
 		fleet = `
         fleet etcd ` + endpoint + ` {

@@ -1,0 +1,59 @@
+package fleet
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/failover-dns/failover/e2e/etcdtest"
+	"github.com/failover-dns/failover/e2e/replicas"
+	"github.com/failover-dns/failover/internal/wait"
+)
+
+// TestFleetSecured: etcd over TLS, asking for client certificates, with
+// auth on and a user whose role reaches only the fleet's prefix (the
+// setup the README shows). Replicas take the password from the
+// environment ({$FLEET_PASSWORD}), verify etcd against the CA, join, and
+// fail over together; no log shows the password. A replica that trusts
+// another CA does not join: it says why, and decides alone once its lease
+// would have run out.
+func TestFleetSecured(t *testing.T) {
+	const password = "s3cret-Pa55word"
+	tlsFiles := etcdtest.NewTLS(t, true)
+	etcd := startEtcd(t, etcdtest.Options{TLS: tlsFiles})
+	if err := etcd.EnableAuth("/failover/", "fleet", password); err != nil {
+		t.Fatal(err)
+	}
+	b := newPair(t, "127.0.0.21", "127.0.0.22")
+	secured := "credentials fleet {$FLEET_PASSWORD}\n            tls " + tlsFiles.ClientCertFile + " " + tlsFiles.ClientKeyFile + " " + tlsFiles.CAFile
+	cf := corefile(etcd.Endpoint(), b, fleetOptions{extra: secured})
+	rs := start(t, cf, replicas.Options{Env: []string{"FLEET_PASSWORD=" + password}}, "a", "b", "c")
+	waitAnswers(t, rs, host(b.primary), 20*time.Second)
+
+	client, err := etcd.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 10*time.Second, 50*time.Millisecond, "three members", func() bool {
+		resp, err := client.Get(context.Background(), "/failover/v1/members/", clientPrefix())
+		return err == nil && len(resp.Kvs) == 3
+	})
+	waitProbers(t, b.primary, 2, 10*time.Second)
+	b.primary.Close()
+	waitAnswers(t, rs, host(b.secondary), detection)
+
+	// A replica that verifies etcd against another CA.
+	other := etcdtest.NewTLS(t, true)
+	stranger := "credentials fleet {$FLEET_PASSWORD}\n            tls " + other.ClientCertFile + " " + other.ClientKeyFile + " " + other.CAFile
+	d := start(t, corefile(etcd.Endpoint(), b, fleetOptions{extra: stranger}), replicas.Options{Env: []string{"FLEET_PASSWORD=" + password}}, "d")[0]
+	d.WaitLog(`Fleet: member d: etcd session: connect to .*(certificate signed by unknown authority|unknown certificate authority)`, 15*time.Second)
+	d.WaitLog(`Fleet: member d: joining -> local`, 15*time.Second)
+	waitAnswers(t, []*replicas.Replica{d}, host(b.secondary), detection)
+
+	for _, r := range append(rs, d) {
+		if strings.Contains(r.Log(), password) {
+			t.Errorf("Replica %s logged the password", r.Name)
+		}
+	}
+}
