@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,31 +11,11 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/test"
+	"github.com/failover-dns/failover/e2e/browsertest"
 	"github.com/failover-dns/failover/internal/loopback"
 
 	"github.com/chromedp/chromedp"
 )
-
-// browserContext starts headless Chromium (Debian's chromium package) for
-// a test. Without it the test skips, unless CI is set, where it fails:
-// .ci/run installs it.
-func browserContext(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed (.ci/run installs Debian's chromium package)")
-		}
-		t.Skip("Needs chromium (apt-get install chromium)")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.WindowSize(1280, 720))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
-	return ctx
-}
 
 // backend is an HTTP server the test can stop.
 func backend(t *testing.T, addr string) *http.Server { return delayedBackend(t, addr, 0) }
@@ -64,7 +42,7 @@ func delayedBackend(t *testing.T, addr string, delay time.Duration) *http.Server
 // text. It saves a screenshot (to FAILOVER_SCREENSHOT when set, which
 // 'make screenshot' uses for the README's image).
 func TestStatusPageInBrowser(t *testing.T) {
-	ctx := browserContext(t)
+	ctx := browsertest.Context(t)
 	ports, err := loopback.FreePorts(2)
 	if err != nil {
 		t.Fatal(err)
@@ -109,23 +87,23 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(row))); err != nil {
 		t.Fatalf("The page never showed the pool: %v", err)
 	}
-	waitTrue(ctx, t, `document.querySelector('`+row+`').textContent === "up"`, "the primary up")
+	browsertest.WaitTrue(ctx, t, `document.querySelector('`+row+`').textContent === "up"`, "the primary up")
 	// An operator drains a target, giving a hostile reason: its event
 	// arrives on the page's live stream.
 	if err := os.WriteFile(overrides, []byte("www.example.org 127.0.0.3 drain "+hostile+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	primary.Close()
-	waitTrue(ctx, t, `document.querySelector('`+row+`').textContent === "down"`, "the primary down without a reload")
-	waitTrue(ctx, t, `document.getElementById("events").textContent.includes("override applied")`, "the override event on the live stream")
+	browsertest.WaitTrue(ctx, t, `document.querySelector('`+row+`').textContent === "down"`, "the primary down without a reload")
+	browsertest.WaitTrue(ctx, t, `document.getElementById("events").textContent.includes("override applied")`, "the override event on the live stream")
 	slowRow := `article[data-pool="slow.example.org."] tr[data-target="127.0.0.4"]`
-	waitTrue(ctx, t, `document.querySelector('`+slowRow+` .tag.slow') !== null`, "the slow target tagged slow")
-	if steering := text(ctx, t, slowRow+" .steering"); !strings.Contains(steering, "over slow_rtt 30ms") {
+	browsertest.WaitTrue(ctx, t, `document.querySelector('`+slowRow+` .tag.slow') !== null`, "the slow target tagged slow")
+	if steering := browsertest.Text(ctx, t, slowRow+" .steering"); !strings.Contains(steering, "over slow_rtt 30ms") {
 		t.Errorf("The slow target's row says %q, want why it is slow", steering)
 	}
-	waitTrue(ctx, t, `document.getElementById("events").textContent.includes("slow started")`, "the slow_started event")
-	events := text(ctx, t, "#events")
-	answers := text(ctx, t, `article[data-pool="www.example.org."] .answers`)
+	browsertest.WaitTrue(ctx, t, `document.getElementById("events").textContent.includes("slow started")`, "the slow_started event")
+	events := browsertest.Text(ctx, t, "#events")
+	answers := browsertest.Text(ctx, t, `article[data-pool="www.example.org."] .answers`)
 	if pwned, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pwned === 1`)); err != nil || pwned {
 		t.Errorf("A string from the configuration ran as script on the page (%v)", err)
 	}
@@ -147,30 +125,4 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("Screenshot: %s (%d bytes)", file, len(shot))
-}
-
-// waitTrue polls a JavaScript predicate on the page until it holds.
-func waitTrue(ctx context.Context, t *testing.T, expr, what string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("The page did not show %s within 20s (last error %v)", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// text returns the text of the first element a CSS selector matches.
-func text(ctx context.Context, t *testing.T, sel string) string {
-	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		t.Fatalf("Text of %s: %v", sel, err)
-	}
-	return s
 }
