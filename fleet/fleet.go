@@ -178,8 +178,7 @@ func (f *Fleet) release(t *Target) {
 	if last {
 		delete(f.targets, t.id)
 		if t.own != nil {
-			t.own = nil
-			f.markDirty(t.id)
+			f.takeBack(t)
 		}
 		t.setProbing(false)
 	}
@@ -266,8 +265,7 @@ func (f *Fleet) assign(t *Target) {
 	t.notifier.Store(notifier)
 	probe := f.mode == Local || f.mode == Joined && (mine || t.orphan)
 	if !mine && t.own != nil {
-		t.own = nil // not a prober any more: take the verdict back
-		f.markDirty(t.id)
+		f.takeBack(t) // not a prober any more
 	}
 	t.setProbing(probe)
 }
@@ -295,6 +293,15 @@ func (f *Fleet) setMode(m Mode, why string) {
 	f.mode = m
 	exportMode(m)
 	f.reassign(time.Now())
+}
+
+// takeBack withdraws this member's verdict on t, from the view at once (a
+// prober assigned again abstains until its next verdict) and from etcd.
+// Called with f.mu held.
+func (f *Fleet) takeBack(t *Target) {
+	t.own = nil
+	f.dropVerdict(t.id, f.cfg.Member)
+	f.markDirty(t.id)
 }
 
 // markDirty queues t's own verdict (or its removal) for etcd. Called with f.mu held.
