@@ -313,8 +313,10 @@ func TestFastestSurvivesReload(t *testing.T) {
 
 // TestFastestInAFleet: in a fleet, only the RTTs the probers publish steer
 // (so every replica, prober or not, decides on the same figures): this
-// replica's own probe rounds do not count, and a published RTT that beats
-// the answered target by the margin moves the answer at once (the prober
+// replica's own probe rounds carry the published RTT and count for
+// nothing until it changes, and a published RTT that beats the answered
+// target by the margin moves the answer at once, whether it came from
+// another member or from this one as the best-ranked prober (the prober
 // held it back until it had moved, at most every 30 s).
 func TestFastestInAFleet(t *testing.T) {
 	f := newFastestPool(t, nil)
@@ -327,12 +329,12 @@ func TestFastestInAFleet(t *testing.T) {
 	}
 	f.want("Published RTTs, .1 fastest", "192.0.2.1")
 	for range 5 {
-		shared(1, 10*ms, false) // this replica's own rounds as a prober
+		shared(1, 60*ms, false) // this replica's own rounds as a prober carry the published RTT
 	}
-	f.want(".2 faster in this replica's own rounds only", "192.0.2.1")
+	f.want("This replica's own rounds, RTT unchanged", "192.0.2.1")
 	shared(1, 44*ms, true)
 	f.want(".2 published within the margin", "192.0.2.1")
-	shared(1, 10*ms, true)
+	shared(1, 10*ms, false) // published by this replica, the best-ranked prober
 	f.want(".2 published faster by the margin", "192.0.2.2")
 	shared(0, 11*ms, true)
 	f.want(".1 published back, but within 5ms", "192.0.2.2")

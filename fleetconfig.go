@@ -1,8 +1,10 @@
 package failover
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net/url"
 	"os"
 	"slices"
@@ -326,5 +328,12 @@ func loadFleetTLS(c *caddy.Controller, root string) (*tls.Config, string, error)
 		return nil, "", c.Errf("fleet tls CA file '%s' holds no PEM certificate: give a file with one or more '-----BEGIN CERTIFICATE-----' blocks", args[2])
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: roots, MinVersion: tls.VersionTLS12}
-	return cfg, strings.Join(files, " "), nil
+	// The names and what they hold: a certificate renewed under the same
+	// names is a new configuration, which a reload takes up.
+	sum := sha256.New()
+	for _, der := range cert.Certificate {
+		sum.Write(der)
+	}
+	sum.Write(pem)
+	return cfg, fmt.Sprintf("%s %x", strings.Join(files, " "), sum.Sum(nil)), nil
 }

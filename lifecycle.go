@@ -106,6 +106,9 @@ func sweep() error {
 // start; if they then fail to start, sweep undoes it.
 func (f *Failover) OnStartup() error {
 	sweep()
+	if err := f.fleetConflict(); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.started {
@@ -306,6 +309,23 @@ func (f *Failover) poolNamed(name string) *pool {
 	for _, p := range f.pools {
 		if p.name == name {
 			return p
+		}
+	}
+	return nil
+}
+
+// fleetConflict refuses a configuration whose server blocks make this
+// process the same fleet member with different fleet lines: it can be
+// that member once (a reload that changes the line is another matter:
+// the new configuration takes the member over).
+func (f *Failover) fleetConflict() error {
+	if f.fleet == nil || f.gen == nil {
+		return nil
+	}
+	for _, h := range f.gen.handlers {
+		if h != f && h.fleet != nil && h.fleet.Conflicts(*f.fleet) {
+			return fmt.Errorf("server blocks %s and %s give member %s of the fleet under %s different fleet lines: give every server block of a replica the same fleet line",
+				h.block, f.block, f.fleet.Member, f.fleet.Prefix)
 		}
 	}
 	return nil

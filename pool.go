@@ -319,7 +319,7 @@ func (p *pool) noteSharedRound(i int, u health.Update, rttBefore time.Duration) 
 	switch {
 	case u.State == health.Down:
 		p.breakStreaks(i)
-	case u.Remote && u.RTT > 0 && u.RTT != rttBefore:
+	case u.RTT > 0 && u.RTT != rttBefore:
 		p.states[i].rounds += uint64(p.margin.rounds)
 	}
 }

@@ -1047,9 +1047,24 @@ func TestParseFleetTLS(t *testing.T) {
 	if _, err := ca.Cert.Verify(x509.VerifyOptions{Roots: tc.RootCAs}); err != nil {
 		t.Errorf("The CA file is not among the roots: %v", err)
 	}
-	want := filepath.Join(dir, "client.pem") + " " + filepath.Join(dir, "client-key.pem") + " " + filepath.Join(dir, "ca.pem")
-	if f.fleet.TLSFiles != want {
-		t.Errorf("TLSFiles %q, want %q", f.fleet.TLSFiles, want)
+	want := filepath.Join(dir, "client.pem") + " " + filepath.Join(dir, "client-key.pem") + " " + filepath.Join(dir, "ca.pem") + " "
+	if !strings.HasPrefix(f.fleet.TLSFiles, want) {
+		t.Errorf("TLSFiles %q, want the files %q and a digest", f.fleet.TLSFiles, want)
+	}
+	// A certificate renewed under the same names is another configuration.
+	before := f.fleet.TLSFiles
+	renewed := ca.Issue(t, time.Now().Add(-time.Hour), time.Now().Add(48*time.Hour), x509.ExtKeyUsageClientAuth, "renewed")
+	certFile, keyFile = testpki.Files(t, renewed)
+	for from, to := range map[string]string{certFile: "client.pem", keyFile: "client-key.pem"} {
+		data, _ := os.ReadFile(from)
+		os.WriteFile(filepath.Join(dir, to), data, 0o600)
+	}
+	c = caddy.NewTestController("dns", fleetPool(`fleet etcd https://192.0.2.10:2379 {
+			tls client.pem client-key.pem ca.pem
+		}`))
+	dnsserver.GetConfig(c).Root = dir
+	if f, err = parse(c); err != nil || f.fleet.TLSFiles == before {
+		t.Errorf("A renewed certificate under the same names: %v, TLSFiles unchanged %v", err, f == nil || f.fleet.TLSFiles == before)
 	}
 
 	notPEM := filepath.Join(dir, "not.pem")

@@ -38,8 +38,9 @@ type Config struct {
 	Password  string
 	// TLS to etcd (verified); nil: plain connections.
 	TLS *tls.Config
-	// TLSFiles names the files TLS came from, so that two directives with
-	// the same files share one fleet (a tls.Config cannot be compared).
+	// TLSFiles names the files TLS came from and a digest of what they
+	// held, so that two directives with the same files share one fleet (a
+	// tls.Config cannot be compared), and a renewed certificate does not.
 	TLSFiles string
 }
 
@@ -65,3 +66,10 @@ func (c Config) quorumOf(probers int) int {
 
 // hashString keeps a secret out of a comparable key.
 func hashString(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// Conflicts reports whether two fleet lines make this process the same
+// member (name and prefix) in two different ways: it can be that member
+// only once.
+func (c Config) Conflicts(o Config) bool {
+	return c.Member == o.Member && c.Prefix == o.Prefix && c.key() != o.key()
+}

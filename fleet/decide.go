@@ -85,12 +85,16 @@ func (f *Fleet) decide(t *Target, now time.Time) (changed, rttChanged bool) {
 		}
 	case f.mode == Joined:
 		t.dec = decide(t.probers, f.verdicts[t.id], f.cfg.quorumOf(len(t.probers)), last)
+		if t.dec.state != last.state && last.state != health.Unknown && t.dec.stale {
+			t.dec = last // verdicts read when this member joined only hold a known state
+		}
 	}
 	if t.dec.state != last.state {
 		changed = true
 		t.recovered = last.state == health.Down && t.dec.state == health.Up
 		t.passed = t.passed || t.dec.state == health.Up
 	}
+	f.setNotifier(t)
 	rtt := f.fleetRTT(t)
 	if rtt != t.RTT() {
 		t.rtt.Store(int64(rtt))
@@ -135,4 +139,27 @@ func (f *Fleet) redecide(t *Target, now time.Time) {
 	if changed, rttChanged := f.decide(t, now); changed || rttChanged {
 		t.deliver(t.update(t.result(), changed, true))
 	}
+}
+
+// setNotifier records who notifies t's events: nobody else while this
+// member decides alone; else the best-ranked prober that has a verdict
+// (one that lacks the target, is new or is dying would stay silent), or
+// the best-ranked one while none has. Called with f.mu held.
+func (f *Fleet) setNotifier(t *Target) {
+	if f.mode != Joined || t.orphan || len(t.probers) == 0 {
+		t.notifier.Store(nil)
+		return
+	}
+	who := t.probers[0]
+	for _, m := range t.probers {
+		if _, ok := f.verdicts[t.id][m]; ok {
+			who = m
+			break
+		}
+	}
+	if who == f.cfg.Member {
+		t.notifier.Store(nil)
+		return
+	}
+	t.notifier.Store(&who)
 }

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -58,12 +59,18 @@ type Fleet struct {
 	// acknowledged); the start, before that.
 	contact       time.Time
 	previousLease clientv3.LeaseID // the last session's, taken over by the next
+	ttl           time.Duration    // the lease's TTL as etcd granted it (it may raise it)
+	// pred is the fleet this one took the member over from (a reload that
+	// changed the fleet line): its targets' states seed this one's.
+	pred *Fleet
 }
 
-var registry = struct {
+type fleetRegistry struct {
 	sync.Mutex
 	fleets map[string]*Fleet
-}{fleets: map[string]*Fleet{}}
+}
+
+var registry = fleetRegistry{fleets: map[string]*Fleet{}}
 
 // Acquire returns the running fleet for cfg, starting one if there is none.
 // It never waits for etcd: the session is made in the background. Every
@@ -85,13 +92,61 @@ func Acquire(cfg Config) *Fleet {
 		dirty:    map[string]bool{},
 		contact:  time.Now(),
 	}
+	if pred := registry.sameMember(cfg); pred != nil {
+		f.takeOver(pred)
+	}
 	registry.fleets[k] = f
-	exportMode(Joining)
+	exportMode(f.mode)
 	f.wg.Go(func() { f.run(ctx) })
 	f.wg.Go(func() { f.publishLoop(ctx) })
 	f.wg.Go(func() { f.tick(ctx) })
 	log.Infof("Fleet: member %s joining through etcd %v under %s", cfg.Member, cfg.Endpoints, cfg.Prefix)
 	return f
+}
+
+// revoke ends the member's last lease (or the one it took over), so that
+// its key and verdicts go at once and peers take over. The session is over
+// by now, so it uses a client of its own, bounded to a second or so.
+func (f *Fleet) revoke(lease clientv3.LeaseID) {
+	client, err := clientv3.New(f.clientConfig(context.Background(), time.Second))
+	if err != nil {
+		return // the lease runs out by itself
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	client.Revoke(ctx, lease)
+}
+
+// sameMember returns the running fleet of the member cfg names under the
+// same prefix, if any: the one a reload that changed the fleet line
+// replaces. Called with registry held.
+func (r *fleetRegistry) sameMember(cfg Config) *Fleet {
+	for _, f := range r.fleets {
+		if f.cfg.Member == cfg.Member && f.cfg.Prefix == cfg.Prefix {
+			return f
+		}
+	}
+	return nil
+}
+
+// takeOver makes f the member pred was, so that a reload that changes the
+// fleet line keeps the member's standing: f registers by taking pred's
+// member key over (its lease), starts from pred's view and mode, and its
+// targets from pred's states (see Watch). pred stops talking to etcd at
+// once (its session, publisher and timers end) and keeps its last
+// decisions for the pools still reading it until the reload completes.
+func (f *Fleet) takeOver(pred *Fleet) {
+	pred.mu.Lock()
+	f.previousLease, f.ttl, f.mode, f.contact = pred.previousLease, pred.ttl, pred.mode, pred.contact
+	f.members = slices.Clone(pred.members)
+	for id, vs := range pred.verdicts {
+		f.verdicts[id] = maps.Clone(vs)
+	}
+	pred.mu.Unlock()
+	f.pred = pred
+	pred.cancel()
+	log.Infof("Fleet: member %s: the fleet line changed; the new configuration takes the member over", f.cfg.Member)
 }
 
 // Release drops one reference; the last one leaves the fleet (revoking the
@@ -111,16 +166,14 @@ func (f *Fleet) Release() {
 	f.wg.Wait()
 	f.holds.Wait()
 	f.mu.Lock()
-	client, lease := f.client, f.lease
-	f.client, f.lease = nil, 0
+	client, lease := f.client, f.previousLease
+	f.client, f.lease, f.pred = nil, 0, nil
 	f.mu.Unlock()
 	if client != nil {
-		if lease != 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			client.Revoke(ctx, lease)
-			cancel()
-		}
-		client.Close()
+		client.Close() // it lived in the fleet's context, which is over
+	}
+	if lease != 0 {
+		f.revoke(lease)
 	}
 	registry.Lock()
 	if len(registry.fleets) == 0 {
@@ -158,7 +211,16 @@ func (f *Fleet) Watch(spec health.Spec) *Target {
 		f.mu.Unlock()
 		return t
 	}
+	f.mu.Unlock()
+	seed := f.pred.snapshot(id) // not under f.mu: no code holds two fleets' locks
+	f.mu.Lock()
+	if t := f.targets[id]; t != nil { // watched meanwhile
+		t.refs++
+		f.mu.Unlock()
+		return t
+	}
 	t := newTarget(f, id, spec)
+	seed.into(t)
 	f.targets[id] = t
 	f.assign(t)
 	f.decide(t, time.Now()) // nobody listens yet
@@ -258,11 +320,6 @@ func (f *Fleet) quorate(t *Target) bool {
 func (f *Fleet) assign(t *Target) {
 	t.probers = probersOf(t.id, f.members, f.cfg.Probers)
 	mine := slices.Contains(t.probers, f.cfg.Member)
-	var notifier *string
-	if f.mode == Joined && !t.orphan && len(t.probers) > 0 && t.probers[0] != f.cfg.Member {
-		notifier = &t.probers[0]
-	}
-	t.notifier.Store(notifier)
 	probe := f.mode == Local || f.mode == Joined && (mine || t.orphan)
 	if !mine && t.own != nil {
 		f.takeBack(t) // not a prober any more
@@ -292,6 +349,9 @@ func (f *Fleet) setMode(m Mode, why string) {
 	log.Infof("Fleet: member %s: %s -> %s: %s", f.cfg.Member, f.mode, m, why)
 	f.mode = m
 	exportMode(m)
+	for _, t := range f.targets {
+		t.silentSince = time.Time{} // the probers' silence counts from now
+	}
 	f.reassign(time.Now())
 }
 

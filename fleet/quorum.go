@@ -14,6 +14,9 @@ type decision struct {
 	since time.Time
 	// failure: the first-ranked DOWN verdict, when the state is DOWN.
 	failure Verdict
+	// stale: the quorum needed verdicts read when this member joined (not
+	// published since): they may give a first state, never change one.
+	stale bool
 }
 
 // decide applies the quorum rule to a target's current probers (ranked)
@@ -25,6 +28,7 @@ type decision struct {
 func decide(probers []string, verdicts map[string]Verdict, quorum int, last decision) decision {
 	var up, down decision
 	ups, downs := 0, 0
+	freshUps, freshDowns := 0, 0
 	up.state, down.state = health.Up, health.Down
 	for _, m := range probers {
 		v, ok := verdicts[m]
@@ -35,14 +39,21 @@ func decide(probers []string, verdicts map[string]Verdict, quorum int, last deci
 		case health.Up:
 			ups++
 			up.since = later(up.since, v.Since)
+			if !v.stale {
+				freshUps++
+			}
 		case health.Down:
 			if downs == 0 {
 				down.failure = v
 			}
 			downs++
 			down.since = later(down.since, v.Since)
+			if !v.stale {
+				freshDowns++
+			}
 		}
 	}
+	up.stale, down.stale = freshUps < quorum, freshDowns < quorum
 	switch {
 	case downs >= quorum && ups >= quorum:
 		return last

@@ -86,7 +86,9 @@ func (f *Fleet) session(ctx context.Context) error {
 			if err := w.Err(); err != nil {
 				return fmt.Errorf("watch: %v", err)
 			}
-			f.apply(w.Events)
+			if f.apply(w.Events) {
+				return errors.New("this member's key was deleted from etcd")
+			}
 		}
 	}
 }
@@ -99,17 +101,7 @@ func (f *Fleet) dial(ctx context.Context) (*clientv3.Client, error) {
 	if client != nil {
 		return client, nil
 	}
-	client, err := clientv3.New(clientv3.Config{
-		Endpoints:            f.cfg.Endpoints,
-		Username:             f.cfg.Username,
-		Password:             f.cfg.Password,
-		TLS:                  f.cfg.TLS,
-		DialTimeout:          opTimeout,
-		DialKeepAliveTime:    f.cfg.Lease / 3,
-		DialKeepAliveTimeout: f.cfg.Lease / 3,
-		Logger:               zap.NewNop(),
-		Context:              ctx,
-	})
+	client, err := clientv3.New(f.clientConfig(ctx, opTimeout))
 	if err != nil {
 		if why := diagnose(ctx, f.cfg); why != nil {
 			err = why // the client only says that time ran out
@@ -120,6 +112,22 @@ func (f *Fleet) dial(ctx context.Context) (*clientv3.Client, error) {
 	f.client = client
 	f.mu.Unlock()
 	return client, nil
+}
+
+// clientConfig is how the fleet's etcd clients connect: within ctx,
+// waiting at most dial for a connection (and a token, with credentials).
+func (f *Fleet) clientConfig(ctx context.Context, dial time.Duration) clientv3.Config {
+	return clientv3.Config{
+		Endpoints:            f.cfg.Endpoints,
+		Username:             f.cfg.Username,
+		Password:             f.cfg.Password,
+		TLS:                  f.cfg.TLS,
+		DialTimeout:          dial,
+		DialKeepAliveTime:    f.cfg.Lease / 3,
+		DialKeepAliveTimeout: f.cfg.Lease / 3,
+		Logger:               zap.NewNop(),
+		Context:              ctx,
+	}
 }
 
 // register grants a lease and puts the member key under it, unless
@@ -152,7 +160,7 @@ func (f *Fleet) register(ctx context.Context, client *clientv3.Client) (clientv3
 		client.Revoke(op, previous) // its verdicts are published again under the new lease
 	}
 	f.mu.Lock()
-	f.previousLease = grant.ID
+	f.previousLease, f.ttl = grant.ID, time.Duration(grant.TTL)*time.Second
 	f.mu.Unlock()
 	return grant.ID, nil
 }
@@ -173,7 +181,7 @@ func (f *Fleet) join(ctx context.Context, client *clientv3.Client, lease clientv
 	f.members = f.members[:0]
 	f.verdicts = map[string]map[string]Verdict{}
 	for _, kv := range resp.Kvs {
-		f.put(kv)
+		f.put(kv, true)
 	}
 	for id, t := range f.targets {
 		if t.own != nil {
@@ -182,6 +190,9 @@ func (f *Fleet) join(ctx context.Context, client *clientv3.Client, lease clientv
 		}
 	}
 	if f.mode == Joined {
+		for _, t := range f.targets {
+			t.silentSince = time.Time{}
+		}
 		f.reassign(time.Now())
 	} else {
 		f.setMode(Joined, fmt.Sprintf("joined a fleet of %d members", len(f.members)))
@@ -191,8 +202,9 @@ func (f *Fleet) join(ctx context.Context, client *clientv3.Client, lease clientv
 
 // apply takes watched changes into the view and decides again what they
 // touch. This member's own verdicts come from its probing, not from etcd;
-// one deleted behind its back is published again.
-func (f *Fleet) apply(events []*clientv3.Event) {
+// one deleted behind its back is published again. It reports whether this
+// member's own key was deleted (the session must register again).
+func (f *Fleet) apply(events []*clientv3.Event) (lost bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	membersChanged := false
@@ -201,6 +213,9 @@ func (f *Fleet) apply(events []*clientv3.Event) {
 		member, target, ok := f.keys.parse(string(ev.Kv.Key))
 		switch {
 		case !ok:
+			continue
+		case target == "" && member == f.cfg.Member && ev.Type == mvccpb.DELETE:
+			lost = true // someone deleted it: register again
 			continue
 		case target == "":
 			membersChanged = true
@@ -217,23 +232,25 @@ func (f *Fleet) apply(events []*clientv3.Event) {
 		if ev.Type == mvccpb.DELETE {
 			f.del(member, target)
 		} else {
-			f.put(ev.Kv)
+			f.put(ev.Kv, false)
 		}
 	}
 	now := time.Now()
 	if membersChanged {
 		f.reassign(now)
-		return
+		return lost
 	}
 	for id := range touched {
 		if t := f.targets[id]; t != nil {
 			f.redecide(t, now)
 		}
 	}
+	return lost
 }
 
-// put takes one key of the view. Called with f.mu held.
-func (f *Fleet) put(kv *mvccpb.KeyValue) {
+// put takes one key of the view; stale: read at join, not watched.
+// Called with f.mu held.
+func (f *Fleet) put(kv *mvccpb.KeyValue, stale bool) {
 	member, target, ok := f.keys.parse(string(kv.Key))
 	if !ok {
 		return
@@ -252,6 +269,7 @@ func (f *Fleet) put(kv *mvccpb.KeyValue) {
 		log.Warningf("Fleet: ignoring %s: %v", kv.Key, err)
 		return
 	}
+	v.stale = stale
 	f.setVerdict(target, member, v)
 }
 
@@ -270,9 +288,10 @@ func (f *Fleet) del(member, target string) {
 // than the lease: the peers have lost this member by then, and it must not
 // wait for them to decide. Called with f.mu held.
 func (f *Fleet) watchdog(now time.Time) {
-	if f.mode != Local && now.Sub(f.contact) > f.cfg.Lease {
+	lease := max(f.cfg.Lease, f.ttl) // etcd may grant more than asked
+	if f.mode != Local && now.Sub(f.contact) > lease {
 		f.setMode(Local, fmt.Sprintf("etcd not reached for %s (lease %s): probing every target here and deciding alone",
-			now.Sub(f.contact).Round(time.Second), f.cfg.Lease))
+			now.Sub(f.contact).Round(time.Second), lease))
 	}
 }
 

@@ -148,14 +148,15 @@ func (t *Target) EndHold() {
 func (t *Target) RTT() time.Duration { return time.Duration(t.rtt.Load()) }
 
 // EarliestChange bounds when the state could next change, for the
-// adaptive TTL: the monitor's own bound while this member probes; else a
-// prober could be about to end its confirmations, and the bound is the
-// fast rounds a change needs at the least.
+// adaptive TTL: another prober could be about to end its confirmations, so
+// the bound is the fast rounds a change needs at the least, or this
+// member's own monitor's bound while it probes, if that is sooner.
 func (t *Target) EarliestChange() time.Time {
-	if t.probingNow.Load() {
-		return t.standby.Monitor().EarliestChange()
+	others := time.Now().Add(time.Duration(t.spec.Fall-1) * t.spec.FastInterval)
+	if own := t.standby.Monitor().EarliestChange(); t.probingNow.Load() && own.Before(others) {
+		return own
 	}
-	return time.Now().Add(time.Duration(t.spec.Fall-1) * t.spec.FastInterval)
+	return others
 }
 
 // NotifiedBy names the member that notifies the target's events, or ""
@@ -198,5 +199,45 @@ func (t *Target) result() health.Result {
 func (t *Target) deliver(u health.Update) {
 	for _, s := range t.subs {
 		s.fn(u)
+	}
+}
+
+// targetSeed is what a target carries over to the fleet that takes its
+// member over (see Fleet.takeOver).
+type targetSeed struct {
+	found     bool
+	dec       decision
+	recovered bool
+	passed    bool
+	own       *Verdict
+	ownRTTAt  time.Time
+	rtt       int64
+}
+
+// snapshot returns the state of f's target id, if f (a predecessor; may be
+// nil) has it.
+func (f *Fleet) snapshot(id string) targetSeed {
+	if f == nil {
+		return targetSeed{}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.targets[id]
+	if t == nil {
+		return targetSeed{}
+	}
+	return targetSeed{found: true, dec: t.dec, recovered: t.recovered, passed: t.passed, own: t.own, ownRTTAt: t.ownRTTAt, rtt: t.rtt.Load()}
+}
+
+// into seeds t. Called with t's fleet's lock held, before anyone listens.
+func (s targetSeed) into(t *Target) {
+	if !s.found {
+		return
+	}
+	t.dec, t.recovered, t.passed, t.own, t.ownRTTAt = s.dec, s.recovered, s.passed, s.own, s.ownRTTAt
+	t.rtt.Store(s.rtt)
+	if s.own != nil {
+		t.f.setVerdict(t.id, t.f.cfg.Member, *s.own)
+		t.f.markDirty(t.id)
 	}
 }

@@ -19,6 +19,8 @@ type Verdict struct {
 	Check  string        `json:"check,omitempty"`
 	Detail string        `json:"detail,omitempty"`
 	RTT    time.Duration `json:"rtt_ns,omitempty"`
+	// stale: read when this member joined, not published since (see decide).
+	stale bool
 }
 
 // verdictJSON is a Verdict as stored: the state as a word.

@@ -75,7 +75,12 @@ func TestFleetReloadsLeakNothing(t *testing.T) {
 	waitMembers(t, etcd, 1)
 	stop(inst)
 
-	waitMembers(t, etcd, 0) // the lease was revoked: peers take over at once
+	// The lease was revoked: peers take over at once, not after the lease.
+	stopped := time.Now()
+	waitMembers(t, etcd, 0)
+	if d := time.Since(stopped); d > time.Second {
+		t.Errorf("The member key went %s after the stop, want at once (the lease revoked)", d)
+	}
 	if err := goleak.Find(ignore); err != nil {
 		t.Errorf("Goroutines left after 20 reloads with a fleet and a stop:\n%v", err)
 	}

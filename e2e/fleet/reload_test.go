@@ -82,3 +82,42 @@ func memberLease(t *testing.T, ctx context.Context, client *clientv3.Client, nam
 	}
 	return resp.Kvs[0].Lease
 }
+
+// TestFleetReloadChangesTheLine: a reload that changes the fleet line
+// (here its lease) hands the member over to the new configuration: the
+// targets keep their states (no answer flips back to a DOWN primary), the
+// member key moves to a new lease without the member leaving.
+func TestFleetReloadChangesTheLine(t *testing.T) {
+	etcd := startEtcd(t, etcdtest.Options{})
+	b := newPair(t, "127.0.0.21", "127.0.0.22")
+	cf := corefile(etcd.Endpoint(), b, fleetOptions{})
+	rs := start(t, cf, replicas.Options{}, "a", "b", "c")
+	waitAnswers(t, rs, host(b.primary), 20*time.Second)
+	b.primary.Close()
+	secondary := host(b.secondary)
+	waitAnswers(t, rs, secondary, detection)
+
+	client, err := etcd.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before := memberLease(t, ctx, client, "a")
+	a := byName(rs, "a")
+	watch := watchFlips(rs, secondary)
+	if err := a.Reload(strings.Replace(cf, "lease "+lease.String(), "lease 3s", 1)); err != nil {
+		t.Fatal(err)
+	}
+	a.WaitLog(`Fleet: member a: the fleet line changed; the new configuration takes the member over`, 5*time.Second)
+	time.Sleep(3 * time.Second)
+	if seen := watch.end(); len(seen) > 0 {
+		t.Errorf("Answers flipped across a reload that changed the fleet line: %v", seen)
+	}
+	if after := memberLease(t, ctx, client, "a"); after == before {
+		t.Errorf("Replica a's member key kept lease %x: the new fleet line did not take it over", before)
+	}
+	if strings.Contains(a.Log(), "held by another live process") || strings.Contains(a.Log(), "-> local") {
+		t.Errorf("The reload made replica a wait for its own name or go local:\n%s", a.Log())
+	}
+}
