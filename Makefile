@@ -56,9 +56,10 @@ demo: coredns
 demo-fleet: coredns
 	cd e2e && $(GO) run ./cmd/demo-fleet -coredns $(CURDIR)/coredns -dns-port $(DNS_PORT)
 
-# Throughput vs hosts, query-path cost, detection times, and estates of
-# 10,000 to 100,000 targets: the figures of BENCHMARKS.md (about ten
-# minutes; installs dnsperf if missing).
+# Throughput vs hosts, query-path cost, detection times, estates of
+# 10,000 to 100,000 targets, and a fleet of three replicas (probes, etcd
+# writes, agreement after a kill): the figures of BENCHMARKS.md (about
+# thirteen minutes; installs dnsperf if missing).
 bench:
 	bench/run.sh
 
