@@ -195,19 +195,31 @@ func (b *bench) fleet() (fleetResult, error) {
 	w1, _ := etcdtest.ReadWrites()
 	res.join = joinCost{took: time.Since(start), writes: w1.Sub(w0)}
 	fmt.Printf("[fleet] join settled after %s (%d verdicts in etcd): %s\n", res.join.took.Round(100*time.Millisecond), res.verdict, writesString(res.join.writes, 0))
+	if err := b.fleetSteady(rs, &res); err != nil {
+		return res, err
+	}
+	if err := b.profile(rs[0], "fleet"); err != nil {
+		return res, err
+	}
+	res.kills, res.failed = b.killRounds(rs)
+	return res, nil
+}
 
+// fleetSteady measures the settled fleet: probes, CPU, etcd's writes and
+// requests and what the writes changed; then who probes what.
+func (b *bench) fleetSteady(rs []*replica, res *fleetResult) error {
 	client, err := b.etcd.Client()
 	if err != nil {
-		return res, err
+		return err
 	}
 	changes := watchChanges(client)
 	time.Sleep(time.Second) // the watch's own request, before the window
 	rpc0 := b.etcd.RPCs()
-	w0, _ = etcdtest.ReadWrites()
+	w0, _ := etcdtest.ReadWrites()
 	if res.steady, err = b.measure(rs); err != nil {
-		return res, err
+		return err
 	}
-	w1, _ = etcdtest.ReadWrites()
+	w1, _ := etcdtest.ReadWrites()
 	res.writes, res.rpcs = w1.Sub(w0), subRPCs(b.etcd.RPCs(), rpc0)
 	res.changes = changes.stop()
 	fmt.Printf("[fleet] %s\n", res.steady)
@@ -215,22 +227,17 @@ func (b *bench) fleet() (fleetResult, error) {
 	fmt.Printf("[fleet] etcd requests over the window: %s\n", rpcString(res.rpcs, res.steady.window))
 	fmt.Printf("[fleet] verdicts written over the window (a watch with the previous values): %s\n", res.changes)
 	if res.byMember, err = verdictsByMember(client); err != nil {
-		return res, err
+		return err
 	}
 	for _, r := range rs {
 		g, err := proc.Scrape(r.metricsURL, gaugeNames...)
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.gauges = append(res.gauges, g)
 	}
 	fmt.Printf("[fleet] %s\n", probedString(res.byMember, res.gauges))
-	if err := b.profile(rs[0], "fleet"); err != nil {
-		return res, err
-	}
-
-	res.kills, res.failed = b.killRounds(rs)
-	return res, nil
+	return nil
 }
 
 var gaugeNames = []string{

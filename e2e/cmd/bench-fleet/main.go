@@ -60,6 +60,11 @@ func run(o options) error {
 	if o.targets <= 0 || o.targets%targetsPerPool != 0 {
 		return fmt.Errorf("-targets %d: want a positive multiple of %d", o.targets, targetsPerPool)
 	}
+	if o.profiles != "" {
+		if err := os.MkdirAll(o.profiles, 0o755); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	raiseFileLimit()
 	dir, err := os.MkdirTemp("", "failover-bench-fleet")

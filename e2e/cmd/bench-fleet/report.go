@@ -49,6 +49,7 @@ func report(alone steady, f fleetResult, o options) {
 	fmt.Printf("    (spreads: %s)\n", list(spread))
 	fmt.Printf("  backend back, first replica's answer returned: %s\n", summary(backFirst))
 	fmt.Printf("  backend back, spread first to last replica: %s\n", summary(backSpread))
+	fmt.Printf("    (spreads: %s)\n", list(backSpread))
 	if len(f.failed) > 0 {
 		fmt.Printf("  rounds that did not complete: %d: %v\n", len(f.failed), f.failed)
 	}
