@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 BIN      := $(CURDIR)/.bin
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: all coredns coredns-upstream test lint demo bench screenshot clean
+.PHONY: all coredns coredns-upstream test lint demo demo-fleet bench screenshot clean
 
 all: coredns
 
@@ -48,9 +48,18 @@ DNS_PORT ?= 1053
 demo: coredns
 	$(GO) run ./demo -coredns $(COREDNS) -dns-port $(DNS_PORT)
 
-# Throughput vs hosts, query-path cost, detection times, and estates of
-# 10,000 to 100,000 targets: the figures of BENCHMARKS.md (about ten
-# minutes; installs dnsperf if missing).
+# Three CoreDNS replicas in one fleet (an embedded etcd, loopback only) in
+# front of the same three backends: a failover every replica sees alike,
+# a replica killed and back, then by hand. Replicas a, b and c serve DNS on
+# 127.0.0.1 ports DNS_PORT, DNS_PORT+1 and DNS_PORT+2 (0: free ports).
+# The program lives in the e2e module, which holds the etcd server.
+demo-fleet: coredns
+	cd e2e && $(GO) run ./cmd/demo-fleet -coredns $(CURDIR)/coredns -dns-port $(DNS_PORT)
+
+# Throughput vs hosts, query-path cost, detection times, estates of
+# 10,000 to 100,000 targets, and a fleet of three replicas (probes, etcd
+# writes, agreement after a kill): the figures of BENCHMARKS.md (about
+# thirteen minutes; installs dnsperf if missing).
 bench:
 	bench/run.sh
 

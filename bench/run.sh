@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: every performance figure of BENCHMARKS.md in one run (about
-# ten minutes on 2 cores), each printed beside its target with MET or
+# thirteen minutes on 2 cores), each printed beside its target with MET or
 # MISSED. Talks to loopback only; every load is bounded in count and time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,8 @@ out=.bench
 mkdir -p "$out"
 make -s coredns
 go build -o "$out/bench" ./bench
+# The fleet's benchmark embeds an etcd server: it lives in the e2e module.
+(cd e2e && go build -o "../$out/bench-fleet" ./cmd/bench-fleet)
 
 echo "== Machine"
 echo "  $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB"
@@ -45,6 +47,9 @@ echo
 echo
 "$out/bench" scale -coredns ./coredns -profiles "$out"
 echo
+"$out/bench-fleet" -coredns ./coredns -profiles "$out"
+echo
 echo "Profiles of CoreDNS after each scale measurement: go tool pprof -top ./coredns $out/scale-ESTATE-cpu.pprof"
-echo "  (ESTATE: tcp10k, http10k, tcp100k, http20k; heap profiles: scale-ESTATE-heap.pprof)"
+echo "  (ESTATE: tcp10k, http10k, tcp100k, http20k; heap profiles: scale-ESTATE-heap.pprof;"
+echo "  a fleet replica's, alone and in the fleet: fleet-alone-cpu.pprof, fleet-fleet-cpu.pprof)"
 echo "make bench took $((SECONDS / 60))m$((SECONDS % 60))s"
