@@ -13,14 +13,15 @@ import (
 const RTTPublishEvery = 30 * time.Second
 
 // rttMoved reports whether a smoothed RTT moved far enough from the one
-// published to publish it again: by 10 % and by 1 ms at least, so that the
-// jitter of a steady target stays out of etcd.
+// published to publish it again: by 20 % and by 5 ms at least (policy
+// fastest's default margin), so that the jitter of a steady target, and a
+// loaded prober's own scheduling delays, stay out of etcd.
 func rttMoved(published, now time.Duration) bool {
 	d := now - published
 	if d < 0 {
 		d = -d
 	}
-	return d >= time.Millisecond && d*10 >= published
+	return d >= 5*time.Millisecond && d*5 >= published
 }
 
 // noteOwn records this member's verdict on t from a probe round and queues

@@ -55,6 +55,7 @@ type Fleet struct {
 	verdicts map[string]map[string]Verdict
 	targets  map[string]*Target
 	dirty    map[string]bool // targets whose own verdict etcd does not have yet
+	probed   int             // targets this member probes now
 	// contact is when etcd last answered (a session made, a keep-alive
 	// acknowledged); the start, before that.
 	contact       time.Time
@@ -330,15 +331,11 @@ func (f *Fleet) assign(t *Target) {
 // reassign assigns and decides every target, after the members or the
 // mode changed. Called with f.mu held.
 func (f *Fleet) reassign(now time.Time) {
-	probed := 0
 	for _, t := range f.targets {
 		f.assign(t)
 		f.redecide(t, now)
-		if t.probing {
-			probed++
-		}
 	}
-	exportCounts(len(f.members), probed)
+	membersGauge.Set(float64(len(f.members)))
 }
 
 // setMode changes the mode and reassigns. Called with f.mu held.

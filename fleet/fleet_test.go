@@ -154,15 +154,16 @@ func TestFleetOrphan(t *testing.T) {
 	}
 	now := time.Now()
 	f.mu.Lock()
+	probed := f.probed // the other targets the search made, which z probes
 	f.orphans(now)
 	f.orphans(now.Add(f.cfg.Lease + 2*tg.spec.Interval - time.Millisecond))
 	early := tg.orphan || tg.probing
 	f.orphans(now.Add(f.cfg.Lease + 2*tg.spec.Interval + time.Millisecond))
-	late := tg.orphan && tg.probing && tg.NotifiedBy() == ""
+	late := tg.orphan && tg.probing && tg.NotifiedBy() == "" && f.probed == probed+1
 	f.setVerdict(tg.id, tg.probers[0], Verdict{State: health.Up, Since: now})
 	f.setVerdict(tg.id, tg.probers[1], Verdict{State: health.Up, Since: now})
 	f.orphans(now.Add(time.Minute))
-	back := !tg.orphan && !tg.probing && tg.dec.state == health.Up
+	back := !tg.orphan && !tg.probing && tg.dec.state == health.Up && f.probed == probed
 	f.mu.Unlock()
 	if early || !late || !back {
 		t.Errorf("Orphan before its time %v, after it (probing, notifying) %v, back to the fleet %v", early, late, back)

@@ -55,11 +55,6 @@ func exportMode(m Mode) {
 	}
 }
 
-func exportCounts(members, probed int) {
-	membersGauge.Set(float64(members))
-	probedGauge.Set(float64(probed))
-}
-
 func countWrites(ops, verdicts int) {
 	writesTotal.Add(float64(ops))
 	publishedTotal.Add(float64(verdicts))

@@ -69,12 +69,13 @@ func TestRTTMoved(t *testing.T) {
 		old, cur time.Duration
 		want     bool
 	}{
-		{0, 50 * time.Microsecond, false}, // loopback jitter: under 1 ms
-		{0, 2 * ms, true},
-		{20 * ms, 21 * ms, false}, // 5 %
-		{20 * ms, 23 * ms, true},  // 15 %
-		{200 * ms, 215 * ms, false},
-		{200 * ms, 180 * ms, true},
+		{0, 50 * time.Microsecond, false},       // loopback jitter
+		{100 * time.Microsecond, 3 * ms, false}, // a loaded prober's spike, smoothed
+		{0, 6 * ms, true},
+		{20 * ms, 24 * ms, false},   // 20 %, but under 5 ms
+		{20 * ms, 26 * ms, true},    // 30 %, 6 ms
+		{200 * ms, 230 * ms, false}, // 15 %
+		{200 * ms, 160 * ms, true},  // 20 %
 	} {
 		if got := rttMoved(c.old, c.cur); got != c.want {
 			t.Errorf("rttMoved(%s, %s) = %v, want %v", c.old, c.cur, got, c.want)

@@ -73,9 +73,13 @@ func (t *Target) setProbing(on bool) {
 	}
 	t.probing = on
 	t.probingNow.Store(on)
-	if !on {
+	if on {
+		t.f.probed++
+	} else {
+		t.f.probed--
 		t.hasLocal = false
 	}
+	probedGauge.Set(float64(t.f.probed))
 	t.standby.SetProbing(on)
 }
 
