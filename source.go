@@ -28,7 +28,7 @@ type notifiedElsewhere interface {
 // when the pool is in one, else the target's monitor.
 func (p *pool) acquireSource(i int) targetSource {
 	if p.member != nil {
-		return p.member.Watch(p.spec(i))
+		return p.member.Watch(p.spec(i), p.policy == policyFastest || p.slowRTT > 0)
 	}
 	return health.Acquire(p.spec(i))
 }

@@ -26,8 +26,8 @@ func rttMoved(published, now time.Duration) bool {
 
 // noteOwn records this member's verdict on t from a probe round and queues
 // it for etcd when it is news: a new state (or a new Since: the state was
-// left and entered again between two rounds of ours), or an RTT that
-// moved, at most every RTTPublishEvery. Only t's probers publish. Called
+// left and entered again between two rounds of ours), or, when a pool
+// steers by it, an RTT that moved, at most every RTTPublishEvery. Only t's probers publish. Called
 // with f.mu held.
 func (f *Fleet) noteOwn(t *Target, u health.Update, now time.Time) {
 	me := f.cfg.Member
@@ -44,7 +44,7 @@ func (f *Fleet) noteOwn(t *Target, u health.Update, now time.Time) {
 	}
 	switch {
 	case t.own == nil || t.own.State != v.State || !t.own.Since.Equal(v.Since):
-	case now.Sub(t.ownRTTAt) >= RTTPublishEvery && rttMoved(t.own.RTT, v.RTT):
+	case t.steersByRTT && now.Sub(t.ownRTTAt) >= RTTPublishEvery && rttMoved(t.own.RTT, v.RTT):
 		v.Reason, v.Check, v.Detail = t.own.Reason, t.own.Check, t.own.Detail
 	default:
 		return

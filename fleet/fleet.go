@@ -202,13 +202,18 @@ func (f *Fleet) Members() []string {
 }
 
 // Watch returns the fleet's view of the target spec probes, shared by every
-// pool of the process that has it. Every Watch needs a Release of the
+// pool of the process that has it. steersByRTT: the caller's answers follow
+// the target's RTT (policy fastest, slow_rtt), so its probers republish
+// the RTT when it moves (at most every RTTPublishEvery); without any such
+// caller a verdict carries the RTT of its last change of state only, and
+// the steady state costs etcd nothing. Every Watch needs a Release of the
 // returned Target.
-func (f *Fleet) Watch(spec health.Spec) *Target {
+func (f *Fleet) Watch(spec health.Spec, steersByRTT bool) *Target {
 	id := spec.ID()
 	f.mu.Lock()
 	if t := f.targets[id]; t != nil {
 		t.refs++
+		t.steersByRTT = t.steersByRTT || steersByRTT
 		f.mu.Unlock()
 		return t
 	}
@@ -217,10 +222,12 @@ func (f *Fleet) Watch(spec health.Spec) *Target {
 	f.mu.Lock()
 	if t := f.targets[id]; t != nil { // watched meanwhile
 		t.refs++
+		t.steersByRTT = t.steersByRTT || steersByRTT
 		f.mu.Unlock()
 		return t
 	}
 	t := newTarget(f, id, spec)
+	t.steersByRTT = steersByRTT
 	seed.into(t)
 	f.targets[id] = t
 	f.assign(t)

@@ -33,7 +33,7 @@ func testTarget(t *testing.T, f *Fleet, port uint16) (*Target, *heard) {
 	}
 	spec := health.Spec{Addr: netip.MustParseAddr("127.0.0.1"), Checks: []*health.Check{check}, Interval: time.Second,
 		FastInterval: 100 * time.Millisecond, Timeout: 100 * time.Millisecond, Rise: 1, Fall: 1}
-	tg := f.Watch(spec)
+	tg := f.Watch(spec, false)
 	h := &heard{}
 	unsub := tg.Subscribe(h.add)
 	t.Cleanup(func() { unsub(); tg.Release() })
@@ -188,5 +188,27 @@ func TestFleetLocalMode(t *testing.T) {
 	tg.onLocal(health.Update{State: health.Down, Since: time.Now(), Changed: true, Result: health.Result{Reason: "refused"}})
 	if got := h.last(); got.State != health.Down || got.Shared || got.Remote {
 		t.Errorf("A local round in local mode gave %+v, want DOWN decided here", got)
+	}
+}
+
+// TestFleetRTTRepublished: a prober republishes a moved RTT (after 30 s)
+// only for a target some pool steers by; otherwise its verdict changes, and
+// etcd is written, only with its state.
+func TestFleetRTTRepublished(t *testing.T) {
+	for _, steers := range []bool{false, true} {
+		f := testFleet(t, "a", "a")
+		tg, _ := testTarget(t, f, 1)
+		f.mu.Lock()
+		tg.steersByRTT = steers
+		t0 := time.Now()
+		since := t0
+		f.noteOwn(tg, health.Update{State: health.Up, Since: since, RTT: time.Millisecond}, t0)
+		delete(f.dirty, tg.id)
+		f.noteOwn(tg, health.Update{State: health.Up, Since: since, RTT: 40 * time.Millisecond}, t0.Add(RTTPublishEvery))
+		published := f.dirty[tg.id]
+		f.mu.Unlock()
+		if published != steers {
+			t.Errorf("A pool steers by RTT %v: moved RTT republished %v", steers, published)
+		}
 	}
 }

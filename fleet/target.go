@@ -28,6 +28,7 @@ type Target struct {
 	probers     []string // current probers, best-ranked first
 	probing     bool     // this member probes it (standby demand on)
 	orphan      bool     // too few probers have verdicts: see Fleet.orphans
+	steersByRTT bool     // a pool steers by its RTT (see Fleet.Watch)
 	silentSince time.Time
 	local       health.Update // the monitor's last update while probing here
 	hasLocal    bool
