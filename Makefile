@@ -54,7 +54,7 @@ demo: coredns
 # 127.0.0.1 ports DNS_PORT, DNS_PORT+1 and DNS_PORT+2 (0: free ports).
 # The program lives in the e2e module, which holds the etcd server.
 demo-fleet: coredns
-	cd e2e && $(GO) run ./cmd/demo-fleet -coredns $(CURDIR)/coredns -dns-port $(DNS_PORT)
+	cd e2e && $(GO) run ./cmd/demofleet -coredns $(CURDIR)/coredns -dns-port $(DNS_PORT)
 
 # Throughput vs hosts, query-path cost, detection times, estates of
 # 10,000 to 100,000 targets, and a fleet of three replicas (probes, etcd

@@ -20,7 +20,7 @@ mkdir -p "$out"
 make -s coredns
 go build -o "$out/bench" ./bench
 # The fleet's benchmark embeds an etcd server: it lives in the e2e module.
-(cd e2e && go build -o "../$out/bench-fleet" ./cmd/bench-fleet)
+(cd e2e && go build -o "../$out/bench-fleet" ./cmd/benchfleet)
 
 echo "== Machine"
 echo "  $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB"

@@ -10,9 +10,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
+	"github.com/failover-dns/failover/internal/demobackend"
 	"io"
 	"net"
 	"net/http"
@@ -31,8 +31,6 @@ import (
 
 const name = "www.example.org."
 
-var ips = []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}
-
 func main() {
 	binary := flag.String("coredns", "./coredns", "CoreDNS binary built with failover (make coredns)")
 	dnsPort := flag.Int("dns-port", 1053, "port for CoreDNS on 127.0.0.1; 0 picks a free one")
@@ -45,13 +43,13 @@ func main() {
 }
 
 func run(binary string, dnsPort int, once bool) error {
-	backends, httpPort, err := startBackends()
+	backends, httpPort, err := demobackend.StartAll()
 	if err != nil {
 		return err
 	}
 	defer func() {
 		for _, b := range backends {
-			b.stop()
+			b.Stop()
 		}
 	}()
 	if dnsPort == 0 {
@@ -123,7 +121,7 @@ func run(binary string, dnsPort int, once bool) error {
 
 	server := net.JoinHostPort("127.0.0.1", strconv.Itoa(dnsPort))
 	fmt.Printf("\nCorefile:\n%s\n", corefile)
-	fmt.Printf("Demo backends (HTTP, /health) on %s port %d.\n", strings.Join(ips, ", "), httpPort)
+	fmt.Printf("Demo backends (HTTP, /health) on %s port %d.\n", strings.Join(demobackend.IPs, ", "), httpPort)
 	statusURL := fmt.Sprintf("http://127.0.0.1:%d/api/v1/status", statusPort)
 	fmt.Printf("Status page (live): http://127.0.0.1:%d/\n", statusPort)
 	fmt.Printf("Try:\n  dig @127.0.0.1 -p %d www.example.org A\n  dig @127.0.0.1 -p %d www.example.org MX\n  curl %s\n\n", dnsPort, dnsPort, statusURL)
@@ -141,23 +139,23 @@ func run(binary string, dnsPort int, once bool) error {
 	if err := waitReady(ctx, readyPort, 20*time.Second); err != nil {
 		return errOr(ctx, err)
 	}
-	if err := step("All backends up:", ips[0]); err != nil {
+	if err := step("All backends up:", demobackend.IPs[0]); err != nil {
 		return err
 	}
-	backends[0].stop()
-	if err := step("Primary 127.0.0.1 stopped:", ips[1]); err != nil {
+	backends[0].Stop()
+	if err := step("Primary 127.0.0.1 stopped:", demobackend.IPs[1]); err != nil {
 		return err
 	}
-	backends[1].stop()
-	if err := step("Secondary 127.0.0.2 stopped too:", ips[2]); err != nil {
+	backends[1].Stop()
+	if err := step("Secondary 127.0.0.2 stopped too:", demobackend.IPs[2]); err != nil {
 		return err
 	}
 	for _, b := range backends[:2] {
-		if err := b.start(); err != nil {
+		if err := b.Start(); err != nil {
 			return err
 		}
 	}
-	if err := step("Both back:", ips[0]); err != nil {
+	if err := step("Both back:", demobackend.IPs[0]); err != nil {
 		return err
 	}
 	if once {
@@ -175,7 +173,7 @@ func errOr(ctx context.Context, err error) error {
 }
 
 // interact toggles backends on command until EOF, q, or Ctrl-C.
-func interact(ctx context.Context, backends []*backend, server string) error {
+func interact(ctx context.Context, backends []*demobackend.Backend, server string) error {
 	fmt.Println("\nType 1, 2 or 3 and Enter to stop or start that backend, Enter alone to query, q to quit.")
 	lines := make(chan string)
 	go func() {
@@ -195,13 +193,13 @@ func interact(ctx context.Context, backends []*backend, server string) error {
 			}
 			if n, err := strconv.Atoi(line); err == nil && n >= 1 && n <= len(backends) {
 				b := backends[n-1]
-				if b.running() {
-					b.stop()
-					fmt.Printf("Stopped backend %s\n", b.addr)
-				} else if err := b.start(); err != nil {
+				if b.Running() {
+					b.Stop()
+					fmt.Printf("Stopped backend %s\n", b.Addr)
+				} else if err := b.Start(); err != nil {
 					fmt.Println(err)
 				} else {
-					fmt.Printf("Started backend %s\n", b.addr)
+					fmt.Printf("Started backend %s\n", b.Addr)
 				}
 			}
 			got, err := loopback.LookupA(server, name)
@@ -245,69 +243,6 @@ func waitReady(ctx context.Context, port int, limit time.Duration) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("CoreDNS not ready within %s", limit)
-}
-
-type backend struct {
-	addr string
-	mu   sync.Mutex
-	srv  *http.Server
-}
-
-func startBackends() ([]*backend, int, error) {
-	for attempt := 0; attempt < 20; attempt++ {
-		port, err := loopback.FreePort()
-		if err != nil {
-			return nil, 0, err
-		}
-		var bs []*backend
-		for _, ip := range ips {
-			b := &backend{addr: net.JoinHostPort(ip, strconv.Itoa(port))}
-			if err = b.start(); err != nil {
-				break
-			}
-			bs = append(bs, b)
-		}
-		if err == nil {
-			return bs, port, nil
-		}
-		for _, b := range bs {
-			b.stop()
-		}
-	}
-	return nil, 0, errors.New("no port free on 127.0.0.1-3 for the demo backends")
-}
-
-func (b *backend) start() error {
-	ln, err := net.Listen("tcp", b.addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			fmt.Fprintf(w, "backend %s ok\n", b.addr)
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
-	b.mu.Lock()
-	b.srv = srv
-	b.mu.Unlock()
-	go srv.Serve(ln)
-	return nil
-}
-
-func (b *backend) stop() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.srv != nil {
-		b.srv.Close()
-		b.srv = nil
-	}
-}
-
-func (b *backend) running() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.srv != nil
 }
 
 // prefixWriter copies a child's output to ours, line by line, with a prefix,

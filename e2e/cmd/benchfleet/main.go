@@ -1,6 +1,6 @@
 //go:build linux
 
-// Command bench-fleet measures a fleet (issue 12): three CoreDNS replicas
+// Command benchfleet measures a fleet (issue 12): three CoreDNS replicas
 // probing the same 10,000 targets, first each on its own, then in one
 // fleet through an embedded etcd with two probers per target. It reports
 // the fleet-wide probes per second of both (the fleet's target: K/3 of
@@ -10,7 +10,7 @@
 // (median, p95). It talks only to loopback and bounds every wait. Run it
 // through 'make bench' (bench/run.sh), which builds ./coredns.
 //
-//	cd e2e && go run ./cmd/bench-fleet -coredns ../coredns
+//	cd e2e && go run ./cmd/benchfleet -coredns ../coredns
 package main
 
 import (

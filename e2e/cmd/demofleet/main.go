@@ -1,10 +1,10 @@
-// Command demo-fleet runs three CoreDNS replicas with failover in one
+// Command demofleet runs three CoreDNS replicas with failover in one
 // fleet, sharing their probing through an embedded etcd, in front of three
 // local HTTP backends; it shows a failover and a failback seen alike by
 // every replica, a replica's death and return, then lets you stop and
 // start backends and kill replicas by hand (or exits, with -once).
 //
-//	make demo-fleet    # cd e2e && go run ./cmd/demo-fleet -coredns ../coredns
+//	make demo-fleet    # cd e2e && go run ./cmd/demofleet -coredns ../coredns
 package main
 
 import (
@@ -14,8 +14,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/failover-dns/failover/internal/demobackend"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -40,7 +40,6 @@ const (
 )
 
 var (
-	ips     = []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}
 	members = []string{"a", "b", "c"}
 )
 
@@ -73,7 +72,7 @@ type options struct {
 type demo struct {
 	o        options
 	mu       sync.Mutex // serialises output
-	backends []*backend
+	backends []*demobackend.Backend
 	replicas []*replica
 }
 
@@ -86,14 +85,14 @@ type replica struct {
 
 func run(ctx context.Context, o options) error {
 	d := &demo{o: o}
-	backends, httpPort, err := startBackends()
+	backends, httpPort, err := demobackend.StartAll()
 	if err != nil {
 		return err
 	}
 	d.backends = backends
 	defer func() {
 		for _, b := range backends {
-			b.stop()
+			b.Stop()
 		}
 	}()
 	dir, err := os.MkdirTemp("", "failover-demo-fleet")
@@ -137,7 +136,7 @@ func (d *demo) startReplicas(binary, dir, endpoint string, httpPort int) error {
 	d.printf("\nCorefile of replica a (b and c differ only in their member name and ports):\n%s\n",
 		corefile(members[0], endpoint, ports[0], httpPort))
 	d.printf("etcd (embedded, loopback only): %s; demo backends (HTTP, /health) on %s port %d.\n",
-		endpoint, strings.Join(ips, ", "), httpPort)
+		endpoint, strings.Join(demobackend.IPs, ", "), httpPort)
 	for i, m := range members {
 		p := ports[i]
 		d.printf("Replica %s: dig @127.0.0.1 -p %d %s   status page http://127.0.0.1:%d/   metrics http://127.0.0.1:%d/metrics\n",
@@ -242,17 +241,17 @@ func (d *demo) script(ctx context.Context) error {
 	d.printf("\nAll backends up:\n")
 	d.showAnswers()
 
-	probers := probersOf(d.replicas[0], ips[0])
-	d.backends[0].stop()
-	d.printf("\nPrimary %s stopped (probed by %s; the third replica hears their verdicts through etcd):\n", ips[0], probers)
-	if err := d.showMove(ctx, ips[1]); err != nil {
+	probers := probersOf(d.replicas[0], demobackend.IPs[0])
+	d.backends[0].Stop()
+	d.printf("\nPrimary %s stopped (probed by %s; the third replica hears their verdicts through etcd):\n", demobackend.IPs[0], probers)
+	if err := d.showMove(ctx, demobackend.IPs[1]); err != nil {
 		return err
 	}
-	if err := d.backends[0].start(); err != nil {
+	if err := d.backends[0].Start(); err != nil {
 		return err
 	}
-	d.printf("\nPrimary %s back:\n", ips[0])
-	if err := d.showMove(ctx, ips[0]); err != nil {
+	d.printf("\nPrimary %s back:\n", demobackend.IPs[0])
+	if err := d.showMove(ctx, demobackend.IPs[0]); err != nil {
 		return err
 	}
 
@@ -273,7 +272,7 @@ func (d *demo) script(ctx context.Context) error {
 	if err := d.waitMembers(ctx, d.replicas, 3); err != nil {
 		return err
 	}
-	if _, err := d.waitAnswers(ctx, d.replicas, ips[0]); err != nil {
+	if _, err := d.waitAnswers(ctx, d.replicas, demobackend.IPs[0]); err != nil {
 		return err
 	}
 	d.printf("\nReplica c restarted: back in the fleet after %s\n", since(restarted))
@@ -441,7 +440,7 @@ func (d *demo) waitVerdicts(ctx context.Context, r *replica) error {
 			return t.State == "up" && t.Fleet != nil && len(t.Fleet.Probers) == 2 &&
 				!slices.ContainsFunc(t.Fleet.Probers, func(p prober) bool { return p.State != "up" })
 		}
-		if err == nil && len(ts) == len(ips) && !slices.ContainsFunc(ts, func(t target) bool { return !settled(t) }) {
+		if err == nil && len(ts) == len(demobackend.IPs) && !slices.ContainsFunc(ts, func(t target) bool { return !settled(t) }) {
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -500,13 +499,13 @@ func (d *demo) interact(ctx context.Context) error {
 func (d *demo) command(line string) {
 	if n, err := strconv.Atoi(line); err == nil && n >= 1 && n <= len(d.backends) {
 		b := d.backends[n-1]
-		if b.running() {
-			b.stop()
-			d.printf("Stopped backend %s\n", b.addr)
-		} else if err := b.start(); err != nil {
+		if b.Running() {
+			b.Stop()
+			d.printf("Stopped backend %s\n", b.Addr)
+		} else if err := b.Start(); err != nil {
 			d.printf("%v\n", err)
 		} else {
-			d.printf("Started backend %s\n", b.addr)
+			d.printf("Started backend %s\n", b.Addr)
 		}
 	}
 	if i := slices.Index(members, line); i >= 0 {
@@ -535,75 +534,9 @@ func (d *demo) command(line string) {
 		extra := ""
 		if !r.Exited() {
 			if m, err := proc.Scrape(r.metricsURL, fleetMetrics...); err == nil {
-				extra = fmt.Sprintf("   (sees %g members, probes %g of the %d targets)", m[fleetMetrics[0]], m[fleetMetrics[1]], len(ips))
+				extra = fmt.Sprintf("   (sees %g members, probes %g of the %d targets)", m[fleetMetrics[0]], m[fleetMetrics[1]], len(demobackend.IPs))
 			}
 		}
 		d.printf("  %s  %s A %s%s\n", r.member, name, answer(r), extra)
 	}
-}
-
-// backend is a demo HTTP backend that can be stopped and started again.
-type backend struct {
-	addr string
-	mu   sync.Mutex
-	srv  *http.Server
-}
-
-// startBackends starts a backend on each of ips, on one port.
-func startBackends() ([]*backend, int, error) {
-	for range 20 {
-		port, err := loopback.FreePort()
-		if err != nil {
-			return nil, 0, err
-		}
-		var bs []*backend
-		for _, ip := range ips {
-			b := &backend{addr: net.JoinHostPort(ip, strconv.Itoa(port))}
-			if err = b.start(); err != nil {
-				break
-			}
-			bs = append(bs, b)
-		}
-		if err == nil {
-			return bs, port, nil
-		}
-		for _, b := range bs {
-			b.stop()
-		}
-	}
-	return nil, 0, errors.New("no port free on 127.0.0.1-3 for the demo backends")
-}
-
-func (b *backend) start() error {
-	ln, err := net.Listen("tcp", b.addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			fmt.Fprintf(w, "backend %s ok\n", b.addr)
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
-	b.mu.Lock()
-	b.srv = srv
-	b.mu.Unlock()
-	go srv.Serve(ln)
-	return nil
-}
-
-// stop closes the listener and every connection: the service is down.
-func (b *backend) stop() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.srv != nil {
-		b.srv.Close()
-		b.srv = nil
-	}
-}
-
-func (b *backend) running() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.srv != nil
 }
