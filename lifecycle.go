@@ -114,27 +114,11 @@ func (f *Failover) OnStartup() error {
 	if f.started {
 		return nil
 	}
-	if f.gen != nil {
-		started.Lock()
-		f.gen.listed = f.gen.listed || listedGenerations()[f.gen]
-		started.gens[f.gen] = true
-		f.gen.running++
-		started.Unlock()
-	}
+	f.gen.enter()
 	// Before the pools start, so that their first events are sent.
 	f.startNotifiers()
 	muteOlder()
-	prev := f.previous()
-	running := health.Running()
-	if f.fleet != nil {
-		f.member = fleet.Acquire(*f.fleet)
-	}
-	for _, p := range f.pools {
-		p.member = f.member
-		p.inherit(prev.poolNamed(p.name))
-		p.start()
-	}
-	f.logStart(prev, health.Running()-running)
+	f.startPools()
 	if o := f.overrides; o != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		o.cancel = cancel
@@ -151,6 +135,35 @@ func (f *Failover) OnStartup() error {
 		f.statusSrv = srv
 	}
 	return nil
+}
+
+// enter records that a handler of the generation started (nil: a test
+// controller's, never swept).
+func (g *generation) enter() {
+	if g == nil {
+		return
+	}
+	started.Lock()
+	defer started.Unlock()
+	g.listed = g.listed || listedGenerations()[g]
+	started.gens[g] = true
+	g.running++
+}
+
+// startPools joins the fleet, if any, and starts the pools, each taking
+// over what the configuration it replaces showed of it. Called with f.mu held.
+func (f *Failover) startPools() {
+	prev := f.previous()
+	running := health.Running()
+	if f.fleet != nil {
+		f.member = fleet.Acquire(*f.fleet)
+	}
+	for _, p := range f.pools {
+		p.member = f.member
+		p.inherit(prev.poolNamed(p.name))
+		p.start()
+	}
+	f.logStart(prev, health.Running()-running)
 }
 
 // applyOverrides hands a newly read overrides file to every pool.
