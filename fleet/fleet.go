@@ -61,6 +61,10 @@ type Fleet struct {
 	contact       time.Time
 	previousLease clientv3.LeaseID // the last session's, taken over by the next
 	ttl           time.Duration    // the lease's TTL as etcd granted it (it may raise it)
+	// granted is a lease being registered with: if the session ends
+	// before register settles it (a canceled Txn may still have been
+	// applied), Release revokes it too.
+	granted clientv3.LeaseID
 	// pred is the fleet this one took the member over from (a reload that
 	// changed the fleet line): its targets' states seed this one's.
 	pred *Fleet
@@ -105,18 +109,24 @@ func Acquire(cfg Config) *Fleet {
 	return f
 }
 
-// revoke ends the member's last lease (or the one it took over), so that
-// its key and verdicts go at once and peers take over. The session is over
+// revoke ends the member's leases (its last, or the one it took over, and
+// one it was registering with), so that its key and verdicts go at once and peers take over. The session is over
 // by now, so it uses a client of its own, bounded to a second or so.
-func (f *Fleet) revoke(lease clientv3.LeaseID) {
+func (f *Fleet) revoke(leases []clientv3.LeaseID) {
+	leases = slices.DeleteFunc(leases, func(l clientv3.LeaseID) bool { return l == 0 })
+	if len(leases) == 0 {
+		return
+	}
 	client, err := clientv3.New(f.clientConfig(context.Background(), time.Second))
 	if err != nil {
-		return // the lease runs out by itself
+		return // the leases run out by themselves
 	}
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	client.Revoke(ctx, lease)
+	for _, lease := range leases {
+		client.Revoke(ctx, lease)
+	}
 }
 
 // sameMember returns the running fleet of the member cfg names under the
@@ -167,15 +177,13 @@ func (f *Fleet) Release() {
 	f.wg.Wait()
 	f.holds.Wait()
 	f.mu.Lock()
-	client, lease := f.client, f.previousLease
+	client, leases := f.client, []clientv3.LeaseID{f.previousLease, f.granted}
 	f.client, f.lease, f.pred = nil, 0, nil
 	f.mu.Unlock()
 	if client != nil {
 		client.Close() // it lived in the fleet's context, which is over
 	}
-	if lease != 0 {
-		f.revoke(lease)
-	}
+	f.revoke(leases)
 	registry.Lock()
 	if len(registry.fleets) == 0 {
 		forgetMode()

@@ -142,6 +142,7 @@ func (f *Fleet) register(ctx context.Context, client *clientv3.Client) (clientv3
 	}
 	f.mu.Lock()
 	previous := f.previousLease
+	f.granted = grant.ID // until settled: Release revokes it if the session ends first
 	f.mu.Unlock()
 	key := f.keys.member(f.cfg.Member)
 	value := fmt.Sprintf(`{"joined":%q}`, time.Now().UTC().Format(time.RFC3339))
@@ -160,7 +161,7 @@ func (f *Fleet) register(ctx context.Context, client *clientv3.Client) (clientv3
 		client.Revoke(op, previous) // its verdicts are published again under the new lease
 	}
 	f.mu.Lock()
-	f.previousLease, f.ttl = grant.ID, time.Duration(grant.TTL)*time.Second
+	f.previousLease, f.ttl, f.granted = grant.ID, time.Duration(grant.TTL)*time.Second, 0
 	f.mu.Unlock()
 	return grant.ID, nil
 }
