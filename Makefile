@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 BIN      := $(CURDIR)/.bin
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: all coredns coredns-upstream test lint demo demo-fleet bench screenshot clean
+.PHONY: all coredns coredns-upstream image test lint demo demo-fleet bench screenshot clean
 
 all: coredns
 
@@ -23,10 +23,28 @@ coredns:
 coredns-upstream:
 	GO=$(GO) upstream/build.sh
 
+# The container image, without a registry or a container runtime: a static
+# CoreDNS with failover on scratch, with CA roots and a non-root user, as
+# an OCI archive that podman load and docker load read (see the README's
+# Installation). IMAGE names it; GOARCH=arm64 builds another architecture.
+# The Dockerfile builds the same image where a registry is at hand.
+IMAGE         ?= coredns-failover:latest
+IMAGE_ARCHIVE ?= .build/coredns-failover.oci.tar
+IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+STATIC_FLAGS  := -trimpath -ldflags '-s -w'
+image:
+	@mkdir -p .build/image $(dir $(IMAGE_ARCHIVE))
+	CGO_ENABLED=0 $(GO) build $(STATIC_FLAGS) -o .build/image/coredns ./plugin
+	cd e2e && $(GO) run ./cmd/ociimage -binary $(CURDIR)/.build/image/coredns \
+	  -out $(abspath $(IMAGE_ARCHIVE)) -name $(IMAGE) -version $(IMAGE_VERSION) -created $(SOURCE_DATE_EPOCH)
+
 # Everything CI checks: formatting, vet, and every test with the race detector,
-# those of the e2e module (its own go.mod: a browser driver) included.
+# those of the e2e module (its own go.mod: a browser driver, an etcd server,
+# the image builder) included; make image on the way.
 test: lint
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(MAKE) image  # e2e/container reads images back: compiled here, not beside timing tests
 	cd e2e && $(GO) test -race -count=1 -timeout 10m ./...
 
 lint: $(STATICCHECK)
