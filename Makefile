@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 BIN      := $(CURDIR)/.bin
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: all coredns coredns-upstream image test lint demo demo-fleet bench screenshot clean
+.PHONY: all coredns coredns-upstream image test lint demo demo-fleet bench screenshot kubernetes clean
 
 all: coredns
 
@@ -84,6 +84,12 @@ bench:
 # The README's picture of the status page, taken by the browser test.
 screenshot:
 	cd e2e && FAILOVER_SCREENSHOT=$(CURDIR)/docs/status-page.png $(GO) test -count=1 -run TestStatusPageInBrowser .
+
+# The generated manifests of deploy/kubernetes/monitoring: the
+# PrometheusRule from alerts/failover.rules.yml and the dashboard's
+# ConfigMap from dashboards/failover.json (e2e/kubernetes fails on drift).
+kubernetes:
+	cd e2e && $(GO) run ./cmd/kubegen -root $(CURDIR)
 
 clean:
 	rm -f $(COREDNS)
