@@ -11,77 +11,20 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/failover-dns/failover/e2e/internal/imagetest"
 )
-
-// repoRoot is the repository, two levels above this package.
-var repoRoot, _ = filepath.Abs(filepath.Join("..", ".."))
-
-// testImage names the image the tests build, apart from an operator's.
-const testImage = "coredns-failover-test:latest"
-
-// built is the archive make image wrote, once for all the package's tests.
-var built struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
-
-// archiveEnv hands the archive to the tests' children in network
-// namespaces (netns.Own), so that they do not build it again.
-const archiveEnv = "FAILOVER_TEST_IMAGE_ARCHIVE"
-
-// archive runs make image once and returns the archive's path.
-func archive(t *testing.T) string {
-	t.Helper()
-	if path := os.Getenv(archiveEnv); path != "" {
-		return path
-	}
-	built.once.Do(func() {
-		built.dir, built.err = os.MkdirTemp("", "failover-image")
-		if built.err != nil {
-			return
-		}
-		built.path = filepath.Join(built.dir, "image.oci.tar")
-		built.err = makeImage(built.path, "1763800000")
-	})
-	if built.err != nil {
-		t.Fatalf("make image: %v", built.err)
-	}
-	return built.path
-}
-
-// shareArchive builds the archive and hands it to the test's children.
-func shareArchive(t *testing.T) {
-	t.Helper()
-	if os.Getenv(archiveEnv) == "" {
-		t.Setenv(archiveEnv, archive(t))
-	}
-}
-
-// makeImage runs make image into path, stamped with epoch.
-func makeImage(path, epoch string) error {
-	cmd := exec.Command("make", "-C", repoRoot, "image", "IMAGE="+testImage, "IMAGE_ARCHIVE="+path, "SOURCE_DATE_EPOCH="+epoch)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%v\n%s", err, out)
-	}
-	return nil
-}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
-	}
+	imagetest.Cleanup()
 	os.Exit(code)
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/failover-dns/failover/e2e/internal/imagetest"
 	"github.com/failover-dns/failover/e2e/ociimage"
 )
 
@@ -20,7 +21,7 @@ type instruction struct{ cmd, args string }
 // stage (each starting with its FROM).
 func dockerfileStages(t *testing.T) [][]instruction {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
+	data, err := os.ReadFile(filepath.Join(imagetest.RepoRoot, "Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestDockerfileStatesTheImage(t *testing.T) {
 // builds with.
 func makefileStaticFlags(t *testing.T) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
+	data, err := os.ReadFile(filepath.Join(imagetest.RepoRoot, "Makefile"))
 	if err != nil {
 		t.Fatal(err)
 	}

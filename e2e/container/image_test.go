@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/failover-dns/failover/e2e/internal/imagetest"
 	"github.com/failover-dns/failover/e2e/ociimage"
 )
 
@@ -21,7 +22,7 @@ import (
 // the entry point and arguments, the working directory, the DNS ports,
 // the platform, and the names the archive gives it.
 func TestImageConfig(t *testing.T) {
-	l := load(t, archive(t))
+	l := load(t, imagetest.Archive(t))
 	cf, err := l.img.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
@@ -42,11 +43,11 @@ func TestImageConfig(t *testing.T) {
 	if cf.OS != "linux" || cf.Architecture != runtime.GOARCH {
 		t.Errorf("Platform %s/%s, want linux/%s", cf.OS, cf.Architecture, runtime.GOARCH)
 	}
-	if got := l.annotations["org.opencontainers.image.ref.name"]; got != testImage {
-		t.Errorf("OCI reference name %q, want %q", got, testImage)
+	if got := l.annotations["org.opencontainers.image.ref.name"]; got != imagetest.Image {
+		t.Errorf("OCI reference name %q, want %q", got, imagetest.Image)
 	}
-	if got := l.annotations["io.containerd.image.name"]; got != "docker.io/library/"+testImage {
-		t.Errorf("containerd image name %q, want docker.io/library/%s", got, testImage)
+	if got := l.annotations["io.containerd.image.name"]; got != "docker.io/library/"+imagetest.Image {
+		t.Errorf("containerd image name %q, want docker.io/library/%s", got, imagetest.Image)
 	}
 	checkDockerManifest(t, l)
 }
@@ -69,8 +70,8 @@ func checkDockerManifest(t *testing.T, l loaded) {
 	}
 	e := entries[0]
 	cfg, _ := l.img.ConfigName()
-	if e.Config != "blobs/sha256/"+cfg.Hex || !slices.Equal(e.RepoTags, []string{testImage}) || len(e.Layers) != 1 {
-		t.Errorf("manifest.json %s: want config blobs/sha256/%s, tag %s, one layer", data, cfg.Hex, testImage)
+	if e.Config != "blobs/sha256/"+cfg.Hex || !slices.Equal(e.RepoTags, []string{imagetest.Image}) || len(e.Layers) != 1 {
+		t.Errorf("manifest.json %s: want config blobs/sha256/%s, tag %s, one layer", data, cfg.Hex, imagetest.Image)
 	}
 	for _, p := range append([]string{e.Config}, e.Layers...) {
 		if _, err := os.Stat(filepath.Join(l.dir, p)); err != nil {
@@ -83,7 +84,7 @@ func checkDockerManifest(t *testing.T, l loaded) {
 // with the capability to bind port 53 and no other, CA roots that parse,
 // and the non-root user's passwd and group entries.
 func TestImageFiles(t *testing.T) {
-	headers, contents := rootFS(t, load(t, archive(t)))
+	headers, contents := rootFS(t, load(t, imagetest.Archive(t)))
 	bin := headers["coredns"]
 	if bin == nil {
 		t.Fatal("The image has no /coredns")
@@ -144,12 +145,12 @@ func checkStatic(t *testing.T, bin []byte) {
 // time: the same digest, so that a rebuild can be checked against a
 // published image.
 func TestImageReproducible(t *testing.T) {
-	first, err := load(t, archive(t)).img.Digest()
+	first, err := load(t, imagetest.Archive(t)).img.Digest()
 	if err != nil {
 		t.Fatal(err)
 	}
 	again := filepath.Join(t.TempDir(), "again.oci.tar")
-	if err := makeImage(again, "1763800000"); err != nil {
+	if err := imagetest.Make(again, imagetest.Epoch); err != nil {
 		t.Fatalf("make image: %v", err)
 	}
 	second, err := load(t, again).img.Digest()

@@ -3,12 +3,12 @@ package container
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
+	"github.com/failover-dns/failover/e2e/internal/imagetest"
 	"github.com/failover-dns/failover/internal/netns"
 )
 
@@ -18,107 +18,43 @@ import (
 // server. It skips where podman is missing (and CI is not set: .ci/run
 // installs it) or cannot run a container on this machine, saying why.
 func TestImageInPodman(t *testing.T) {
-	if _, err := exec.LookPath("podman"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("podman is missing: .ci/run installs it (Debian packages podman and runc)")
-		}
-		t.Skip("Needs podman (Debian packages podman and runc) to run the image")
-	}
+	imagetest.NeedsPodman(t)
 	netns.Needs(t, "ip")
-	shareArchive(t)
+	imagetest.Share(t)
 	if !netns.Own(t) {
 		return
 	}
-	section := readmeSection(t, "### A container image")
-	podman(t, nil, "load", "-i", archive(t))
-	t.Cleanup(func() { podman(t, nil, "rmi", "-f", testImage) })
-	compat := runtimeFlags(t)
+	p := imagetest.LoadPodman(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "Corefile"), []byte(readmeCorefile(t)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	listeners := backends(t)
-	run := readmeRunLine(t, section, dir)
-	name := run[indexOf(t, run, "--name")+1]
-	t.Cleanup(func() {
-		if t.Failed() {
-			out, _ := exec.Command("podman", "logs", name).CombinedOutput()
-			t.Logf("podman logs %s:\n%s", name, out)
-		}
-		podman(t, nil, "rm", "-f", name)
-	})
-	podman(t, compat, run...)
+	p.Start(t, fmt.Sprintf("failover-test-%d", os.Getpid()), readmeRunArgs(t, dir)...)
 	checkFailover(t, "127.0.0.1:53", listeners)
 }
 
-// readmeRunLine is the section's podman run line as arguments to podman,
-// run in dir (for $PWD), naming the test's image and container.
-func readmeRunLine(t *testing.T, section, dir string) []string {
+// readmeRunArgs are the arguments of the README container section's
+// podman run line, but -d and --name (Start gives them), run in dir (for
+// $PWD) and naming the test's image.
+func readmeRunArgs(t *testing.T, dir string) []string {
 	t.Helper()
-	for _, block := range fenced(section, "sh") {
+	for _, block := range fenced(readmeSection(t, "### A container image"), "sh") {
 		for _, line := range strings.Split(block, "\n") {
 			rest, ok := strings.CutPrefix(line, "podman run ")
 			if !ok {
 				continue
 			}
-			rest = strings.NewReplacer(`"$PWD`, dir, `:ro"`, ":ro", "coredns-failover:latest", testImage).Replace(rest)
-			args := append([]string{"run"}, strings.Fields(rest)...)
-			args[indexOf(t, args, "--name")+1] = fmt.Sprintf("failover-test-%d", os.Getpid())
-			return args
+			rest = strings.NewReplacer(`"$PWD`, dir, `:ro"`, ":ro", "coredns-failover:latest", imagetest.Image).Replace(rest)
+			args := strings.Fields(rest)
+			i := slices.Index(args, "--name")
+			if i < 0 || i+1 >= len(args) || !slices.Contains(args, "-d") {
+				t.Fatalf("The README's podman run line %q: want -d and --name NAME", line)
+			}
+			args = slices.Delete(args, i, i+2)
+			return slices.DeleteFunc(args, func(a string) bool { return a == "-d" })
 		}
 	}
 	t.Fatal("The README's container section has no podman run line")
 	return nil
-}
-
-// indexOf is the position of word in args.
-func indexOf(t *testing.T, args []string, word string) int {
-	t.Helper()
-	for i, a := range args {
-		if a == word {
-			return i
-		}
-	}
-	t.Fatalf("%q is not in %q", word, args)
-	return -1
-}
-
-// runtimeFlags finds how podman runs a container here: as it is, or with
-// runc, cgroupfs and rlimits no higher than this process's (sandboxes
-// with hybrid cgroups, or without the right to raise limits, refuse
-// podman's defaults). It skips the test when neither runs the image.
-func runtimeFlags(t *testing.T) []string {
-	t.Helper()
-	var nofile, nproc syscall.Rlimit
-	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &nofile)
-	syscall.Getrlimit(6 /* RLIMIT_NPROC */, &nproc)
-	limited := []string{"--runtime", "runc", "--cgroup-manager", "cgroupfs", "run",
-		"--ulimit", fmt.Sprintf("nofile=%d:%d", nofile.Cur, nofile.Cur),
-		"--ulimit", fmt.Sprintf("nproc=%d:%d", min(nproc.Cur/2, 4096), min(nproc.Cur/2, 4096))}
-	var why []string
-	for _, flags := range [][]string{{"run"}, limited} {
-		args := append(append([]string{}, flags...), "--rm", "--network", "host", testImage, "-version")
-		out, err := exec.Command("podman", args...).CombinedOutput()
-		if err == nil && strings.Contains(string(out), "CoreDNS-") {
-			if len(why) > 0 {
-				t.Logf("podman runs containers here only with %q:\n%s", flags, why[0])
-			}
-			return flags
-		}
-		why = append(why, fmt.Sprintf("podman %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out))))
-	}
-	t.Skipf("podman cannot run containers on this machine:\n%s", strings.Join(why, "\n"))
-	return nil
-}
-
-// podman runs podman with args, spliced into the flags of runtimeFlags
-// (which end with "run") when args start with run.
-func podman(t *testing.T, flags []string, args ...string) {
-	t.Helper()
-	if len(flags) > 0 && len(args) > 0 && args[0] == "run" {
-		args = append(append([]string{}, flags...), args[1:]...)
-	}
-	if out, err := exec.Command("podman", args...).CombinedOutput(); err != nil {
-		t.Fatalf("podman %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
 }

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/failover-dns/failover/e2e/internal/imagetest"
 	"github.com/failover-dns/failover/e2e/ociimage"
 	"github.com/failover-dns/failover/internal/netns"
 )
@@ -21,11 +22,11 @@ import (
 // no other capability, and answer and fail over over UDP and TCP.
 func TestImageServesFromItsRootFS(t *testing.T) {
 	netns.Needs(t, "ip")
-	shareArchive(t)
+	imagetest.Share(t)
 	if !netns.Own(t) {
 		return
 	}
-	l := load(t, archive(t))
+	l := load(t, imagetest.Archive(t))
 	root := t.TempDir()
 	unpackRootFS(t, l, root)
 	corefile := filepath.Join(root, strings.TrimPrefix(ociimage.CorefilePath, "/"))

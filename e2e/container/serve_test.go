@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failover-dns/failover/e2e/internal/imagetest"
 	"github.com/failover-dns/failover/internal/wait"
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
@@ -30,7 +31,7 @@ const (
 // heading of the same level or above.
 func readmeSection(t *testing.T, heading string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	data, err := os.ReadFile(filepath.Join(imagetest.RepoRoot, "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
