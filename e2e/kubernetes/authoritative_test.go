@@ -40,6 +40,7 @@ func deploy(t *testing.T, dir string) *deployed {
 	}
 	c := &pod.Containers[0]
 	checkSecurity(t, pod, c)
+	checkReadable(t, pod, c)
 	checkSpread(t, d)
 	checkPDB(t, o, d)
 

@@ -53,6 +53,20 @@ func checkSecurity(t *testing.T, pod *corev1.PodSpec, c *corev1.Container) {
 	}
 }
 
+// checkReadable: the container's user can read every mounted volume's
+// files: their mode lets others read, or lets the group read and the
+// pod's fsGroup owns them (the kubelet gives files root as owner).
+func checkReadable(t *testing.T, pod *corev1.PodSpec, c *corev1.Container) {
+	t.Helper()
+	for _, m := range c.VolumeMounts {
+		mode := volumeMode(pod, m.Name)
+		if mode&0o004 != 0 || mode&0o040 != 0 && pod.SecurityContext.FSGroup != nil {
+			continue
+		}
+		t.Errorf("Volume %s's files (mode %o) are root's: the user cannot read them; set the pod's fsGroup, or a defaultMode others may read", m.Name, mode)
+	}
+}
+
 func isTrue(b *bool) bool { return b != nil && *b }
 
 func firstSet(vs ...*int64) *int64 {
