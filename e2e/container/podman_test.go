@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/failover-dns/failover/e2e/internal/imagetest"
-	"github.com/failover-dns/failover/internal/netns"
 )
 
 // TestImageInPodman follows the README's container section with podman:
@@ -18,13 +17,10 @@ import (
 // server. It skips where podman is missing (and CI is not set: .ci/run
 // installs it) or cannot run a container on this machine, saying why.
 func TestImageInPodman(t *testing.T) {
-	imagetest.NeedsPodman(t)
-	netns.Needs(t, "ip")
-	imagetest.Share(t)
-	if !netns.Own(t) {
+	p, inside := imagetest.PodmanInOwnNetNS(t)
+	if !inside {
 		return
 	}
-	p := imagetest.LoadPodman(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "Corefile"), []byte(readmeCorefile(t)), 0o644); err != nil {
 		t.Fatal(err)

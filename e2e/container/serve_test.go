@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/failover-dns/failover/e2e/internal/imagetest"
+	"github.com/failover-dns/failover/internal/loopback"
 	"github.com/failover-dns/failover/internal/wait"
-	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 )
 
@@ -93,25 +93,6 @@ func backends(t *testing.T) map[string]net.Listener {
 	return out
 }
 
-// answers asks server for the example name's A records over proto.
-func answers(server, proto string) ([]string, error) {
-	c := &dns.Client{Net: proto, Timeout: time.Second}
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(exampleName), dns.TypeA)
-	r, _, err := c.Exchange(m, server)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, rr := range r.Answer {
-		if a, ok := rr.(*dns.A); ok {
-			out = append(out, a.A.String())
-		}
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
 // checkFailover waits until server answers the primary over UDP and TCP,
 // stops the primary's backend, and waits until it answers the backup.
 func checkFailover(t *testing.T, server string, listeners map[string]net.Listener) {
@@ -119,7 +100,7 @@ func checkFailover(t *testing.T, server string, listeners map[string]net.Listene
 	for _, want := range []string{primary, backup} {
 		wait.For(t, 30*time.Second, 100*time.Millisecond, fmt.Sprintf("%s to answer %s over UDP and TCP", server, want), func() bool {
 			for _, proto := range []string{"udp", "tcp"} {
-				if got, err := answers(server, proto); err != nil || !slices.Equal(got, []string{want}) {
+				if got, err := loopback.LookupAOver(server, exampleName, proto); err != nil || !slices.Equal(got, []string{want}) {
 					return false
 				}
 			}

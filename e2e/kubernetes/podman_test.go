@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/failover-dns/failover/e2e/internal/imagetest"
-	"github.com/failover-dns/failover/internal/netns"
 	"github.com/failover-dns/failover/internal/wait"
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
@@ -34,10 +33,8 @@ func TestMain(m *testing.M) {
 // (Its sysctls are left out: podman refuses net.* sysctls on the host
 // network.) It skips where podman cannot run containers, saying why.
 func TestBasePodInPodman(t *testing.T) {
-	imagetest.NeedsPodman(t)
-	netns.Needs(t, "ip")
-	imagetest.Share(t)
-	if !netns.Own(t) {
+	p, inside := imagetest.PodmanInOwnNetNS(t)
+	if !inside {
 		return
 	}
 	o := build(t, "base")
@@ -50,7 +47,6 @@ func TestBasePodInPodman(t *testing.T) {
 	args = append(args, volumeArgs(t, pod, c, o, secret)...)
 	args = append(args, "--network", "host", imagetest.Image)
 	args = append(args, append(c.Command, c.Args...)...)
-	p := imagetest.LoadPodman(t)
 	p.Start(t, fmt.Sprintf("failover-pod-%d", os.Getpid()), args...)
 
 	wait.For(t, 30*time.Second, 200*time.Millisecond, "the pod to serve example.org's SOA over UDP and TCP", func() bool {

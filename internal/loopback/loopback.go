@@ -4,6 +4,7 @@ package loopback
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -52,11 +53,21 @@ func FreePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-var client = &dns.Client{Timeout: time.Second}
+var clients = map[string]*dns.Client{
+	"udp": {Net: "udp", Timeout: time.Second},
+	"tcp": {Net: "tcp", Timeout: time.Second},
+}
 
 // LookupA asks server for name's A records over UDP and returns the
 // addresses, sorted.
-func LookupA(server, name string) ([]string, error) {
+func LookupA(server, name string) ([]string, error) { return LookupAOver(server, name, "udp") }
+
+// LookupAOver is LookupA over proto, "udp" or "tcp".
+func LookupAOver(server, name, proto string) ([]string, error) {
+	client, ok := clients[proto]
+	if !ok {
+		return nil, fmt.Errorf("lookup over %q: want udp or tcp", proto)
+	}
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), dns.TypeA)
 	r, _, err := client.Exchange(m, server)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/failover-dns/failover/internal/netns"
 )
 
 // Image names the image the tests build, apart from an operator's.
@@ -95,6 +97,21 @@ func NeedsPodman(t *testing.T) {
 		}
 		t.Skip("Needs podman (Debian packages podman and runc) to run the image")
 	}
+}
+
+// PodmanInOwnNetNS readies a test that runs the image with podman in a
+// network namespace of its own (netns.Own): it skips without podman, or
+// the ip command; in the parent it builds the archive and returns false
+// (the parent returns); in the child it loads the image and returns podman.
+func PodmanInOwnNetNS(t *testing.T) (*Podman, bool) {
+	t.Helper()
+	NeedsPodman(t)
+	netns.Needs(t, "ip")
+	Share(t)
+	if !netns.Own(t) {
+		return nil, false
+	}
+	return LoadPodman(t), true
 }
 
 // Podman runs containers of the image.
