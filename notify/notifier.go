@@ -220,7 +220,7 @@ func (n *Notifier) body(e events.Event) ([]byte, error) {
 	if n.cfg.Format == FormatSlack {
 		return json.Marshal(struct {
 			Text string `json:"text"`
-		}{Summary(e)})
+		}{slackEscape(Summary(e))})
 	}
 	return json.Marshal(e)
 }

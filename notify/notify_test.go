@@ -122,6 +122,25 @@ func TestSlackBody(t *testing.T) {
 	}
 }
 
+// TestSlackBodyEscapesMarkup: what a target sent (an HTTP body quoted in a
+// detail, say) reaches the channel as text, never as a mention or a link.
+func TestSlackBodyEscapesMarkup(t *testing.T) {
+	r := newReceiver(t, nil)
+	_, l := start(t, Config{URL: r.srv.URL + "/slack", Format: FormatSlack})
+	e := downEvent
+	e.Detail = `status 503: <!channel> <https://example.net/login|sign in> & more`
+	l.Append(e)
+	waitFor(t, 5*time.Second, "the webhook", func() bool { return len(r.requests()) == 1 })
+	var got struct{ Text string }
+	if err := json.Unmarshal(r.requests()[0].body, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := "www.example.org.: target 192.0.2.10 is down (refused: status 503: &lt;!channel&gt; &lt;https://example.net/login|sign in&gt; &amp; more)"
+	if got.Text != want {
+		t.Errorf("Text %q, want %q", got.Text, want)
+	}
+}
+
 func TestEventsFilter(t *testing.T) {
 	r := newReceiver(t, nil)
 	_, l := start(t, Config{URL: r.srv.URL, Events: []string{events.TypeTargetDown, events.TypeTargetUp}})

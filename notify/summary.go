@@ -54,6 +54,13 @@ func Summary(e events.Event) string {
 	return subject + ": " + what
 }
 
+// slackEscaper escapes what Slack's message format reads as markup: a
+// detail a target (or a fleet peer) wrote, such as "<!channel>" or
+// "<https://example.net|click here>", must reach the channel as text.
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+func slackEscape(s string) string { return slackEscaper.Replace(s) }
+
 func parens(s string) string {
 	if s == "" {
 		return ""
