@@ -16,10 +16,11 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/failover-dns/failover/fleet"
+	"github.com/failover-dns/failover/internal/smallfile"
 )
 
 // fleetProperties are the properties of a fleet block.
-var fleetProperties = []string{"prefix", "member", "probers", "quorum", "lease", "credentials", "tls"}
+var fleetProperties = []string{"prefix", "member", "probers", "quorum", "lease", "credentials", "tls", "secret"}
 
 // fleetStores are the stores a fleet can share its probing through.
 var fleetStores = []string{"etcd"}
@@ -30,6 +31,11 @@ const (
 	defaultFleetEndpoint = "http://localhost:2379"
 	maxFleetProbers      = 16
 	maxMemberName        = 63
+	// minSecret is the fewest bytes a fleet secret has: 16 random
+	// characters are beyond any guessing; fewer are a password.
+	minSecret = 16
+	// maxSecretFile caps a secret file: a secret is a line, not a document.
+	maxSecretFile = 4096
 
 	fleetUsage = "write 'fleet etcd ENDPOINT...' with each ENDPOINT an http:// or https:// URL of an etcd member, e.g. 'fleet etcd https://192.0.2.10:2379'"
 )
@@ -47,7 +53,8 @@ type fleetParse struct {
 
 // parseFleetProperty reads 'fleet etcd [ENDPOINT...] [{ prefix KEY; member NAME;
 // probers K; quorum N|majority; lease DURATION; credentials USERNAME PASSWORD;
-// tls CERT KEY CACERT }]'. Errors never show the password.
+// tls CERT KEY CACERT; secret SECRET|file FILE }]'. Errors never show the
+// password or the secret.
 func parseFleetProperty(c *caddy.Controller, f *Failover) error {
 	if f.fleet != nil {
 		return c.Err("fleet is given twice in this failover block: keep one, with every etcd endpoint on its line")
@@ -127,8 +134,10 @@ func (fp *fleetParse) property(c *caddy.Controller, root string) error {
 		cfg.Username, cfg.Password, err = credentialsArg(c)
 	case "tls":
 		err = fp.tls(c, root)
+	case "secret":
+		cfg.Secret, err = secretArg(c, root)
 	default:
-		err = c.Errf("unknown fleet property '%s'%s: write 'prefix KEY', 'member NAME', 'probers K', 'quorum N|majority', 'lease DURATION', 'credentials USERNAME PASSWORD' or 'tls CERT KEY CACERT'",
+		err = c.Errf("unknown fleet property '%s'%s: write 'prefix KEY', 'member NAME', 'probers K', 'quorum N|majority', 'lease DURATION', 'credentials USERNAME PASSWORD', 'tls CERT KEY CACERT' or 'secret SECRET'",
 			prop, didYouMean(prop, fleetProperties))
 	}
 	return err
@@ -161,6 +170,24 @@ func (fp *fleetParse) validate(c *caddy.Controller) error {
 		cfg.Member = name
 	}
 	return nil
+}
+
+// warnUnkeyedFleet warns when a fleet without a secret shares a check that
+// may carry a token: etcd then names the target by a plain digest of the
+// check, against which whoever reads etcd can test guesses of the token.
+func warnUnkeyedFleet(c *caddy.Controller, cfg *fleet.Config, line int, pools []*poolConfig) {
+	if cfg == nil || cfg.Secret != "" {
+		return
+	}
+	for _, p := range pools {
+		for _, check := range p.checks {
+			if check.MayHoldSecret() {
+				warnAt(c, line, "fleet has no 'secret', and check '%s' of pool %s has a header, a text to send or a query: etcd names its targets by a plain digest of the check, against which whoever reads etcd can test guesses of a token; add 'secret {$FLEET_SECRET}' to the fleet block (the same on every replica)",
+					check.Name(), p.names[0])
+				return
+			}
+		}
+	}
 }
 
 // endpointProblem says what is wrong with an etcd endpoint, or "".
@@ -293,6 +320,38 @@ func credentialsArg(c *caddy.Controller) (string, string, error) {
 		return "", "", c.Errf("credentials of user '%s' has an empty password: when it is a {$VARIABLE}, set that environment variable for CoreDNS", args[0])
 	}
 	return args[0], args[1], nil
+}
+
+// secretArg reads 'secret SECRET' or 'secret file FILE': the key that
+// names targets in etcd (see fleet.Config.TargetID). SECRET is usually
+// '{$VARIABLE}'; FILE, a mounted Kubernetes Secret, say, holds it on its
+// first line. It is never shown.
+func secretArg(c *caddy.Controller, root string) (string, error) {
+	const hint = "write 'secret {$FLEET_SECRET}' with the variable set to at least 16 random characters (e.g. from 'openssl rand -hex 16'), or 'secret file FILE', the same on every replica"
+	args := c.RemainingArgs()
+	var secret string
+	switch {
+	case len(args) == 2 && args[0] == "file":
+		data, err := smallfile.Read(rooted(root, args[1]), maxSecretFile)
+		if err != nil {
+			return "", c.Errf("fleet secret file: %v: %s", err, hint)
+		}
+		secret = strings.TrimRight(string(data), "\r\n")
+		if strings.ContainsAny(secret, "\r\n") {
+			return "", c.Errf("fleet secret file %s holds more than one line: put the secret alone on its first line", args[1])
+		}
+	case len(args) == 1:
+		secret = args[0]
+	default:
+		return "", c.Errf("secret takes one word, or 'file' and a file name (%d words given): %s", len(args), hint)
+	}
+	switch {
+	case secret == "":
+		return "", c.Errf("fleet secret is empty (when it is a {$VARIABLE}, set that variable for CoreDNS): %s", hint)
+	case len(secret) < minSecret:
+		return "", c.Errf("fleet secret has %d characters, fewer than %d: %s", len(secret), minSecret, hint)
+	}
+	return secret, nil
 }
 
 // tls reads 'tls CERT KEY CACERT': the client certificate and key etcd

@@ -81,6 +81,7 @@ func parse(c *caddy.Controller) (*Failover, error) {
 	}
 	poolLines := map[string]int{} // pool name -> line of its pool
 	var configs []*poolConfig
+	fleetLine := 0
 	blocks := 0
 	for c.Next() {
 		if blocks > 0 {
@@ -114,6 +115,7 @@ func parse(c *caddy.Controller) (*Failover, error) {
 					return nil, err
 				}
 			case "fleet":
+				fleetLine = c.Line()
 				if err := parseFleetProperty(c, f); err != nil {
 					return nil, err
 				}
@@ -124,6 +126,7 @@ func parse(c *caddy.Controller) (*Failover, error) {
 		if len(configs) == 0 {
 			return nil, errAt(c, line, "failover has no pool: add 'pool NAME {' with a 'target' and a 'check' inside its block")
 		}
+		warnUnkeyedFleet(c, f.fleet, fleetLine, configs)
 	}
 	f.block = strings.Join(c.ServerBlockKeys, " ")
 	f.addPools(configs)

@@ -1248,7 +1248,7 @@ var fleetErrors = []parseErrorCase{
 	{"fleet twice", fleetPool("fleet etcd http://192.0.2.10:2379 {\n member dns-1\n }\n fleet etcd http://192.0.2.11:2379"),
 		"Testfile:5 - Error during parsing: fleet is given twice in this failover block: keep one, with every etcd endpoint on its line"},
 	{"unknown property", fleetPool("fleet etcd {\n prefx /dns\n }"),
-		"Testfile:3 - Error during parsing: unknown fleet property 'prefx' (did you mean 'prefix'?): write 'prefix KEY', 'member NAME', 'probers K', 'quorum N|majority', 'lease DURATION', 'credentials USERNAME PASSWORD' or 'tls CERT KEY CACERT'"},
+		"Testfile:3 - Error during parsing: unknown fleet property 'prefx' (did you mean 'prefix'?): write 'prefix KEY', 'member NAME', 'probers K', 'quorum N|majority', 'lease DURATION', 'credentials USERNAME PASSWORD', 'tls CERT KEY CACERT' or 'secret SECRET'"},
 	{"unknown property, nothing near", fleetPool("fleet etcd {\n endpoint http://192.0.2.10:2379\n }"),
 		"Testfile:3 - Error during parsing: unknown fleet property 'endpoint': write 'prefix KEY', 'member NAME'"},
 	{"property twice", fleetPool("fleet etcd {\n probers 3\n probers 4\n }"),

@@ -6,11 +6,15 @@
 package fleet
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/failover-dns/failover/health"
 )
 
 // Defaults of the fleet directive's properties.
@@ -42,13 +46,32 @@ type Config struct {
 	// held, so that two directives with the same files share one fleet (a
 	// tls.Config cannot be compared), and a renewed certificate does not.
 	TLSFiles string
+	// Secret keys the targets' IDs in etcd (see TargetID); "" leaves them
+	// the specs' plain digests. Every member of a fleet needs the same.
+	Secret string
 }
 
 // key identifies a configuration: replicas of the same server block, and a
 // reload that keeps the directive as it was, share one running fleet.
 func (c Config) key() string {
-	return fmt.Sprintf("%s|%s|%s|%d|%d|%s|%s|%x|%s", strings.Join(c.Endpoints, ","), c.Prefix, c.Member,
-		c.Probers, c.Quorum, c.Lease, c.Username, hashString(c.Password), c.TLSFiles)
+	return fmt.Sprintf("%s|%s|%s|%d|%d|%s|%s|%x|%s|%x", strings.Join(c.Endpoints, ","), c.Prefix, c.Member,
+		c.Probers, c.Quorum, c.Lease, c.Username, hashString(c.Password), c.TLSFiles, hashString(c.Secret))
+}
+
+// TargetID is the name a target's spec has in etcd. A spec's ID is a
+// plain digest of everything that makes the probe, header values included:
+// whoever reads etcd could test guesses of a short token against it (ten
+// thousand four-digit tokens take milliseconds). Keyed with the fleet's
+// secret, the name says nothing to whoever lacks the secret, and members
+// that share it still agree on it.
+func (c Config) TargetID(spec health.Spec) string {
+	id := spec.ID()
+	if c.Secret == "" {
+		return id
+	}
+	mac := hmac.New(sha256.New, []byte(c.Secret))
+	mac.Write([]byte(id))
+	return hex.EncodeToString(mac.Sum(nil)[:16])
 }
 
 // quorumOf is how many verdicts decide a state among probers current

@@ -217,7 +217,7 @@ func (f *Fleet) Members() []string {
 // the steady state costs etcd nothing. Every Watch needs a Release of the
 // returned Target.
 func (f *Fleet) Watch(spec health.Spec, steersByRTT bool) *Target {
-	id := spec.ID()
+	id := f.cfg.TargetID(spec)
 	f.mu.Lock()
 	if t := f.targets[id]; t != nil {
 		t.refs++

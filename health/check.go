@@ -46,7 +46,18 @@ type Check struct {
 	timeout    time.Duration
 	key        string
 	users      int // monitors probing with this check; guarded by registry
+	// mayHoldSecret: a header, a text sent or a query string, where
+	// operators put tokens (see MayHoldSecret).
+	mayHoldSecret bool
 }
+
+// MayHoldSecret reports whether the check carries something that is often
+// a secret: a header, a text it sends, or a URL query. A spec's ID is a
+// digest of it, so whoever reads the ID could test guesses of it.
+func (c *Check) MayHoldSecret() bool { return c.mayHoldSecret }
+
+// Name is the check as results and messages show it (see checkName).
+func (c *Check) Name() string { return c.name }
 
 // MaxLatency is the check's max_latency, 0 when it has none: a passed
 // probe's RTT never exceeds it.
@@ -139,6 +150,7 @@ func NewCheck(cfg CheckConfig) (*Check, error) {
 		fmt.Fprintf(&key, "|%s %q", opt.Name, opt.Args)
 	}
 	c.key = key.String()
+	c.mayHoldSecret = u.RawQuery != "" || slices.ContainsFunc(cfg.Options, func(o Option) bool { return o.Name == "header" || o.Name == "send" })
 	return c, nil
 }
 
