@@ -201,6 +201,18 @@ var blockErrors = []parseErrorCase{
 	{"status address without port", `failover example.org {
 		status localhost
 	}`, "Testfile:2 - Error during parsing: status address 'localhost' is not host:port"},
+	{"status port out of range", `failover example.org {
+		status 127.0.0.1:99999
+	}`, "Testfile:2 - Error during parsing: status address '127.0.0.1:99999': port '99999' is not a number from 0 to 65535: write 'status ADDRESS' with ADDRESS host:port, e.g. 'status localhost:9155'"},
+	{"status port not a number", `failover example.org {
+		status localhost:http
+	}`, "Testfile:2 - Error during parsing: status address 'localhost:http': port 'http' is not a number from 0 to 65535"},
+	{"status host not an address or name", `failover example.org {
+		status local_host:9155
+	}`, "Testfile:2 - Error during parsing: status address 'local_host:9155': host 'local_host' is neither an IP address nor a host name: write 'status ADDRESS'"},
+	{"status IPv6 without brackets", `failover example.org {
+		status ::1:9155
+	}`, "Testfile:2 - Error during parsing: status address '::1:9155' is not host:port: write 'status ADDRESS' with ADDRESS host:port, e.g. 'status localhost:9155', with an IPv6 address in brackets, 'status [::1]:9155'"},
 	{"status twice", `failover example.org {
 		status localhost:9155
 		status localhost:9156
@@ -827,7 +839,7 @@ func TestParseProbeAddr(t *testing.T) {
 // token loads, with a warning that it discloses internal addresses.
 func TestParseWarnsOpenStatus(t *testing.T) {
 	logged := captureLog(t)
-	for _, addr := range []string{"localhost:9155", "127.0.0.1:9155", "[::1]:9155", "0.0.0.0:9155"} {
+	for _, addr := range []string{"localhost:9155", "127.0.0.1:9155", "[::1]:9155", "localhost:0", "localhost:65535", "0.0.0.0:9155"} {
 		c := caddy.NewTestController("dns", `failover example.org {
 		status `+addr+`
 		pool www.example.org {
