@@ -111,6 +111,38 @@ func TestParseDefaultZonesFromServerBlock(t *testing.T) {
 	}
 }
 
+// TestParseZonesOutsideServerBlock: zones on the failover line that are
+// not inside the server block's zones would be probed, but CoreDNS refuses
+// their queries before failover sees them: the load stops at the line.
+func TestParseZonesOutsideServerBlock(t *testing.T) {
+	for _, tc := range []struct {
+		keys  []string
+		zones string
+		want  string // "" loads
+	}{
+		{[]string{"example.net:53"}, "example.org", "Testfile:1 - Error during parsing: zone 'example.org.' on the failover line is not inside this server block's zones (example.net.): CoreDNS refuses its queries before failover sees them: add example.org to the server block's keys, or give failover zones under example.net."},
+		{[]string{"dns://example.net:53", "example.com"}, "example.com sub.example.org", "zone 'sub.example.org.' on the failover line is not inside this server block's zones (example.net. example.com.)"},
+		{[]string{"sub.example.org"}, "example.org", "zone 'example.org.' on the failover line is not inside this server block's zones (sub.example.org.)"},
+		{[]string{"example.net:53"}, "example.net", ""},
+		{[]string{"example.net:53"}, "www.example.net", ""},
+		{[]string{"example.net", "example.org"}, "example.org", ""},
+		{[]string{".:53"}, "example.org", ""},
+		{[]string{"10.0.0.0/23"}, "1.0.10.in-addr.arpa", ""},
+	} {
+		c := caddy.NewTestController("dns", `failover `+tc.zones+` {
+		pool `+strings.Fields(tc.zones)[0]+` {
+			target 192.0.2.1
+			check tcp://192.0.2.1:80
+		}
+	}`)
+		c.ServerBlockKeys = tc.keys
+		_, err := parse(c)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("failover %s in server block %v: got %v, want %q", tc.zones, tc.keys, err, tc.want)
+		}
+	}
+}
+
 // TestParseInternationalizedName: a pool name with non-ASCII letters answers
 // for its IDNA (punycode) form, which is what queries carry.
 func TestParseInternationalizedName(t *testing.T) {
