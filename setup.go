@@ -51,6 +51,9 @@ func setup(c *caddy.Controller) error {
 	f.gen = generationOf(c)
 	f.gen.handlers = append(f.gen.handlers, f)
 	c.OnStartup(f.OnStartup)
+	if regions := f.geoRegions(); len(regions) > 0 {
+		c.OnStartup(func() error { warnWithoutGeoIP(c, regions); return nil })
+	}
 	c.OnShutdown(f.OnShutdown)
 	// Registered on the instance that keeps running when a reload fails:
 	// the failed instance's handlers may have started probing.
@@ -60,6 +63,19 @@ func setup(c *caddy.Controller) error {
 		return f
 	})
 	return nil
+}
+
+// geoRegions are the block's regions that match geoip metadata.
+func (f *Failover) geoRegions() []*region {
+	var out []*region
+	for _, p := range f.pools {
+		for _, r := range p.regions {
+			if r.geoMatches() {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
 }
 
 // warnAt logs a mistake that does not stop loading, at a Corefile line.
