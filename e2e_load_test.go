@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coredns/coredns/test"
 	"github.com/failover-dns/failover"
 )
 
@@ -54,6 +55,36 @@ func TestRegionWithoutGeoIPWarns(t *testing.T) {
 		s.stop()
 		if tc.want == "" && strings.Contains(out, "country:/continent:") || tc.want != "" && (strings.Count(out, "country:/continent:") != 1 || !strings.Contains(out, tc.want)) {
 			t.Errorf("%s: want the warning %q, logged:\n%s", tc.name, tc.want, out)
+		}
+	}
+}
+
+// TestLoadRefusesWhatCannotWork: a Corefile that would load and then not
+// work stops CoreDNS's start with an error at its line: failover zones
+// outside the server block's (every query for them REFUSED), and a status
+// port beyond 65535 (formerly a start-up failure without a line).
+func TestLoadRefusesWhatCannotWork(t *testing.T) {
+	pool := `
+		pool www.example.org {
+			target 192.0.2.1
+			check tcp://www.example.org:80
+		}
+	}
+}`
+	for _, tc := range []struct {
+		name, corefile, want string
+	}{
+		{"zone outside the server block", "example.net:0 {\n\tfailover example.org {" + pool,
+			"Corefile:2 - Error during parsing: zone 'example.org.' on the failover line is not inside this server block's zones (example.net.)"},
+		{"status port out of range", "example.org:0 {\n\tfailover {\n\t\tstatus 127.0.0.1:99999" + pool,
+			"Corefile:3 - Error during parsing: status address '127.0.0.1:99999': port '99999' is not a number from 0 to 65535"},
+	} {
+		inst, _, _, err := test.CoreDNSServerAndPorts(tc.corefile)
+		if inst != nil {
+			(&coreDNS{inst: inst}).stop()
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: CoreDNS started with error %v, want %q", tc.name, err, tc.want)
 		}
 	}
 }
