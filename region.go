@@ -127,9 +127,9 @@ func countryCode(arg string) (string, error) {
 // warnWithoutGeoIP warns at each region line that matches country: or
 // continent: codes when the server block lacks the plugins that look
 // clients up (geoip, and metadata that collects its values): such matches
-// never match. It may be intended (a geoip line still to come), so it does
-// not stop the load. The chain is known only once the server is built,
-// which is why this runs at start-up, not in setup.
+// never match. A warning, not an error: the regions' networks still match.
+// The chain is known only once the server is built, which is why this runs
+// at start-up, not in setup.
 func warnWithoutGeoIP(c *caddy.Controller, regions []*region) {
 	cfg := dnsserver.GetConfig(c)
 	var missing []string
