@@ -469,8 +469,11 @@ func TestMonitorEndHoldFromSubscriber(t *testing.T) {
 // connection without waking a round (the target did not go away), and it
 // must then release the connection's watch place, so that the next
 // scheduled round watches the target again, rather than keep the place
-// for a connection that is closed and never watch the target again.
+// for a connection that is closed and never watch the target again. A
+// budget of one place shows that the place is released.
 func TestMonitorWatchTalkativeTarget(t *testing.T) {
+	watchBudgetOverride.Store(1)
+	defer watchBudgetOverride.Store(0)
 	var flooded, endless atomic.Int64
 	_, port := serveTCP(t, func(c net.Conn) {
 		// A probe connects and resets at once; the watched connection stays.
