@@ -2,6 +2,7 @@ package failover
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/coredns/caddy"
@@ -42,6 +43,7 @@ func parseNotifyProperty(c *caddy.Controller, f *Failover) error {
 		return c.Errf("notify %s is given twice in this failover block: keep one, with every event type it needs in its 'events' line", notify.Redact(args[0]))
 	}
 	cfg := notify.Config{URL: args[0]}
+	line := c.Line()
 	err := optionBlock(c, func() error {
 		var err error
 		switch c.Val() {
@@ -63,8 +65,22 @@ func parseNotifyProperty(c *caddy.Controller, f *Failover) error {
 	if err != nil {
 		return err
 	}
+	warnPlainCredentials(c, line, cfg)
 	f.notify = append(f.notify, cfg)
 	return nil
+}
+
+// warnPlainCredentials warns, as for fleet credentials over http, when a
+// webhook's credentials would cross the network unencrypted: an http URL
+// to another host. It may be intended (a trusted network), so it does not
+// stop the load.
+func warnPlainCredentials(c *caddy.Controller, line int, cfg notify.Config) {
+	if scheme(cfg.URL) != "http" || !remoteEndpoint(cfg.URL) {
+		return
+	}
+	if where := notify.Credentials(cfg); len(where) > 0 {
+		warnAt(c, line, "notify credentials (%s) go to %s unencrypted over http: write the URL as https://", strings.Join(where, ", "), notify.Redact(cfg.URL))
+	}
 }
 
 func parseNotifyEvents(c *caddy.Controller) ([]string, error) {

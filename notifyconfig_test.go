@@ -135,3 +135,36 @@ value"
 		}
 	}
 }
+
+// TestParseNotifyPlainCredentials: a webhook over http to another host
+// with credentials (a user and password in the URL, a credential header, a
+// token in the query) is warned about at its line, as fleet credentials
+// over http are; the warning names where the credentials are, never their
+// values. Over https, to this host, or without credentials: no warning.
+func TestParseNotifyPlainCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		name, stanza, want string
+	}{
+		{"Authorization header", "notify http://hooks.example.org/x {\n header Authorization \"Bearer s3cret\"\n header X-Team dns\n }",
+			"Testfile:2 - notify credentials (header Authorization) go to http://hooks.example.org/(path b3d1db31) unencrypted over http: write the URL as https://"},
+		{"API key header and user", "notify http://u:s3cret@192.0.2.5:8080/hook {\n header X-Api-Key s3cret\n }",
+			"Testfile:2 - notify credentials (the URL's user and password, header X-Api-Key) go to http://192.0.2.5:8080/(path 6fc2d051) unencrypted over http: write the URL as https://"},
+		{"token in the query", "notify http://hooks.example.org/x?team=dns&token=s3cret",
+			"Testfile:2 - notify credentials (the URL's query parameter token) go to http://hooks.example.org/(path b3d1db31) unencrypted over http: write the URL as https://"},
+		{"over https", "notify https://hooks.example.org/x?token=s3cret {\n header Authorization s3cret\n }", ""},
+		{"to this host", "notify http://127.0.0.1:9000/x {\n header Authorization s3cret\n }", ""},
+		{"no credentials", "notify http://hooks.example.org/x?team=dns {\n header X-Team dns\n }", ""},
+	} {
+		logged := captureLog(t)
+		if _, err := parse(caddy.NewTestController("dns", fleetPool(tc.stanza))); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		out := logged.String()
+		if strings.Contains(out, "s3cret") {
+			t.Errorf("%s: the log shows a secret: %s", tc.name, out)
+		}
+		if tc.want == "" && out != "" || tc.want != "" && (strings.Count(out, "unencrypted") != 1 || !strings.Contains(out, tc.want)) {
+			t.Errorf("%s: want the warning %q, logged:\n%s", tc.name, tc.want, out)
+		}
+	}
+}

@@ -205,8 +205,9 @@ func (pp *poolParse) addRegion(c *caddy.Controller) error {
 	if slices.ContainsFunc(p.regions, func(r *region) bool { return r.name == reg.name }) {
 		return c.Errf("region %s is declared twice in this pool: put all its matches on one line", reg.name)
 	}
+	reg.line = c.Line()
 	p.regions = append(p.regions, reg)
-	p.geoRegions = p.geoRegions || len(reg.countries)+len(reg.continents) > 0
+	p.geoRegions = p.geoRegions || reg.geoMatches()
 	return nil
 }
 

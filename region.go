@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin/metadata"
 	"github.com/failover-dns/failover/internal/suggest"
 	"golang.org/x/text/language"
@@ -19,7 +21,12 @@ type region struct {
 	prefixes   []netip.Prefix
 	countries  []string // geoip/country/code values
 	continents []string // geoip/continent/code values
+	line       int      // of its region line, for warnings
 }
+
+// geoMatches reports whether the region matches by the geoip plugin's
+// metadata.
+func (r *region) geoMatches() bool { return len(r.countries)+len(r.continents) > 0 }
 
 // continentCodes are the continent codes the geoip plugin reports
 // (geoip/continent/code).
@@ -115,4 +122,27 @@ func countryCode(arg string) (string, error) {
 		return "", fmt.Errorf("is an old or alternative code that geoip never reports: write country:%s", r.Canonicalize())
 	}
 	return cc, nil
+}
+
+// warnWithoutGeoIP warns at each region line that matches country: or
+// continent: codes when the server block lacks the plugins that look
+// clients up (geoip, and metadata that collects its values): such matches
+// never match. A warning, not an error: the regions' networks still match.
+// The chain is known only once the server is built, which is why this runs
+// at start-up, not in setup.
+func warnWithoutGeoIP(c *caddy.Controller, regions []*region) {
+	cfg := dnsserver.GetConfig(c)
+	var missing []string
+	for _, name := range []string{"geoip", "metadata"} {
+		if cfg.Handler(name) == nil {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	for _, r := range regions {
+		warnAt(c, r.line, "region %s matches country:/continent: codes, but this server block has no %s plugin to look clients up: those matches never match; add 'metadata' and 'geoip DBFILE' to the server block",
+			r.name, strings.Join(missing, " and no "))
+	}
 }

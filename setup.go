@@ -51,6 +51,9 @@ func setup(c *caddy.Controller) error {
 	f.gen = generationOf(c)
 	f.gen.handlers = append(f.gen.handlers, f)
 	c.OnStartup(f.OnStartup)
+	if regions := f.geoRegions(); len(regions) > 0 {
+		c.OnStartup(func() error { warnWithoutGeoIP(c, regions); return nil })
+	}
 	c.OnShutdown(f.OnShutdown)
 	// Registered on the instance that keeps running when a reload fails:
 	// the failed instance's handlers may have started probing.
@@ -60,6 +63,19 @@ func setup(c *caddy.Controller) error {
 		return f
 	})
 	return nil
+}
+
+// geoRegions are the block's regions that match geoip metadata.
+func (f *Failover) geoRegions() []*region {
+	var out []*region
+	for _, p := range f.pools {
+		for _, r := range p.regions {
+			if r.geoMatches() {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
 }
 
 // warnAt logs a mistake that does not stop loading, at a Corefile line.
@@ -169,7 +185,34 @@ func parseZones(c *caddy.Controller) ([]string, error) {
 			return nil, c.Errf("zone '%s' is not a domain name: write zones like example.org", a)
 		}
 	}
-	return plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys), nil
+	zones := plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys)
+	if len(args) > 0 {
+		if err := zonesInServerBlock(c, zones); err != nil {
+			return nil, err
+		}
+	}
+	return zones, nil
+}
+
+// zonesInServerBlock checks that the failover line's zones are inside the
+// server block's: CoreDNS hands a server block only the queries for its
+// own zones and refuses the others, so a pool outside them would be
+// probed but never answered.
+func zonesInServerBlock(c *caddy.Controller, zones []string) error {
+	var served plugin.Zones
+	for _, key := range c.ServerBlockKeys {
+		served = append(served, plugin.Host(key).NormalizeExact()...)
+	}
+	if len(served) == 0 {
+		return nil // not known (a test controller)
+	}
+	for _, z := range zones {
+		if served.Matches(z) == "" {
+			return c.Errf("zone '%s' on the failover line is not inside this server block's zones (%s): CoreDNS refuses its queries before failover sees them: add %s to the server block's keys, or give failover zones under %s",
+				z, strings.Join(served, " "), strings.TrimSuffix(z, "."), oneOf(served))
+		}
+	}
+	return nil
 }
 
 // markExisting records the zone apex and the empty non-terminals between it

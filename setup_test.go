@@ -111,6 +111,38 @@ func TestParseDefaultZonesFromServerBlock(t *testing.T) {
 	}
 }
 
+// TestParseZonesOutsideServerBlock: zones on the failover line that are
+// not inside the server block's zones would be probed, but CoreDNS refuses
+// their queries before failover sees them: the load stops at the line.
+func TestParseZonesOutsideServerBlock(t *testing.T) {
+	for _, tc := range []struct {
+		keys  []string
+		zones string
+		want  string // "" loads
+	}{
+		{[]string{"example.net:53"}, "example.org", "Testfile:1 - Error during parsing: zone 'example.org.' on the failover line is not inside this server block's zones (example.net.): CoreDNS refuses its queries before failover sees them: add example.org to the server block's keys, or give failover zones under example.net."},
+		{[]string{"dns://example.net:53", "example.com"}, "example.com sub.example.org", "zone 'sub.example.org.' on the failover line is not inside this server block's zones (example.net. example.com.)"},
+		{[]string{"sub.example.org"}, "example.org", "zone 'example.org.' on the failover line is not inside this server block's zones (sub.example.org.)"},
+		{[]string{"example.net:53"}, "example.net", ""},
+		{[]string{"example.net:53"}, "www.example.net", ""},
+		{[]string{"example.net", "example.org"}, "example.org", ""},
+		{[]string{".:53"}, "example.org", ""},
+		{[]string{"10.0.0.0/23"}, "1.0.10.in-addr.arpa", ""},
+	} {
+		c := caddy.NewTestController("dns", `failover `+tc.zones+` {
+		pool `+strings.Fields(tc.zones)[0]+` {
+			target 192.0.2.1
+			check tcp://192.0.2.1:80
+		}
+	}`)
+		c.ServerBlockKeys = tc.keys
+		_, err := parse(c)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("failover %s in server block %v: got %v, want %q", tc.zones, tc.keys, err, tc.want)
+		}
+	}
+}
+
 // TestParseInternationalizedName: a pool name with non-ASCII letters answers
 // for its IDNA (punycode) form, which is what queries carry.
 func TestParseInternationalizedName(t *testing.T) {
@@ -201,6 +233,18 @@ var blockErrors = []parseErrorCase{
 	{"status address without port", `failover example.org {
 		status localhost
 	}`, "Testfile:2 - Error during parsing: status address 'localhost' is not host:port"},
+	{"status port out of range", `failover example.org {
+		status 127.0.0.1:99999
+	}`, "Testfile:2 - Error during parsing: status address '127.0.0.1:99999': port '99999' is not a number from 0 to 65535: write 'status ADDRESS' with ADDRESS host:port, e.g. 'status localhost:9155'"},
+	{"status port not a number", `failover example.org {
+		status localhost:http
+	}`, "Testfile:2 - Error during parsing: status address 'localhost:http': port 'http' is not a number from 0 to 65535"},
+	{"status host not an address or name", `failover example.org {
+		status local_host:9155
+	}`, "Testfile:2 - Error during parsing: status address 'local_host:9155': host 'local_host' is neither an IP address nor a host name: write 'status ADDRESS'"},
+	{"status IPv6 without brackets", `failover example.org {
+		status ::1:9155
+	}`, "Testfile:2 - Error during parsing: status address '::1:9155' is not host:port: write 'status ADDRESS' with ADDRESS host:port, e.g. 'status localhost:9155', with an IPv6 address in brackets, 'status [::1]:9155'"},
 	{"status twice", `failover example.org {
 		status localhost:9155
 		status localhost:9156
@@ -827,7 +871,7 @@ func TestParseProbeAddr(t *testing.T) {
 // token loads, with a warning that it discloses internal addresses.
 func TestParseWarnsOpenStatus(t *testing.T) {
 	logged := captureLog(t)
-	for _, addr := range []string{"localhost:9155", "127.0.0.1:9155", "[::1]:9155", "0.0.0.0:9155"} {
+	for _, addr := range []string{"localhost:9155", "127.0.0.1:9155", "[::1]:9155", "localhost:0", "localhost:65535", "0.0.0.0:9155"} {
 		c := caddy.NewTestController("dns", `failover example.org {
 		status `+addr+`
 		pool www.example.org {

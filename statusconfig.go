@@ -2,9 +2,12 @@ package failover
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/coredns/caddy"
@@ -18,7 +21,7 @@ var statusProperties = []string{"tls", "token", "max_streams"}
 // parseStatusProperty reads 'status ADDRESS [{ tls CERT KEY; token FILE; max_streams N }]'.
 // Files are read now, so that a missing one stops the load with its line.
 func parseStatusProperty(c *caddy.Controller, f *Failover) error {
-	const usage = "write 'status ADDRESS' with ADDRESS host:port, e.g. 'status localhost:9155'"
+	const usage = "write 'status ADDRESS' with ADDRESS host:port, e.g. 'status localhost:9155', with an IPv6 address in brackets, 'status [::1]:9155'"
 	if f.status != nil {
 		return c.Err("status is given twice in this failover block: keep one")
 	}
@@ -29,6 +32,9 @@ func parseStatusProperty(c *caddy.Controller, f *Failover) error {
 	host, port, err := net.SplitHostPort(args[0])
 	if err != nil || port == "" {
 		return c.Errf("status address '%s' is not host:port: %s", args[0], usage)
+	}
+	if problem := listenAddrProblem(host, port); problem != "" {
+		return c.Errf("status address '%s': %s: %s", args[0], problem, usage)
 	}
 	cfg := &status.Config{Addr: args[0]}
 	root := dnsserver.GetConfig(c).Root
@@ -99,4 +105,37 @@ func loopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// listenAddrProblem says what in a listen address's host and port (split
+// by net.SplitHostPort) the listener would fail on only when it starts, or
+// "". The host may be empty (every interface), an IP address or a host
+// name; the port is a number (0 takes a free one).
+func listenAddrProblem(host, port string) string {
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Sprintf("port '%s' is not a number from 0 to 65535", port)
+	}
+	if _, err := netip.ParseAddr(host); host != "" && err != nil && !hostName(host) {
+		return fmt.Sprintf("host '%s' is neither an IP address nor a host name", host)
+	}
+	return ""
+}
+
+// hostName reports whether s is a host name: dot-separated labels of
+// letters, digits and inner hyphens (RFC 1123), at most 253 characters.
+func hostName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' ||
+			strings.IndexFunc(label, notHostNameChar) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func notHostNameChar(r rune) bool {
+	return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-'
 }

@@ -108,6 +108,9 @@ func (p *dnsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 	if err != nil {
 		return failed(start, err)
 	}
+	if problem := p.notItsReply(r); problem != "" {
+		return failure(start, ReasonProtocol, problem)
+	}
 	ok := false
 	for _, rc := range p.rcodes {
 		ok = ok || r.Rcode == rc
@@ -125,6 +128,40 @@ func (p *dnsProber) Probe(ctx context.Context, dst netip.AddrPort) Result {
 		}
 	}
 	return failure(start, ReasonMismatch, fmt.Sprintf("answer lacks the expected text (%d records)", len(r.Answer)))
+}
+
+// notItsReply says why r, which has the query's ID, is not a reply to the
+// query, or returns "". The ID alone is not enough: a service that sends
+// every datagram back (a UDP echo) returns the query itself. The detail
+// names what the query asked, never the peer's bytes. A name in another
+// case is the same name (RFC 4343; resolvers that randomise its case expect
+// it back as sent, but a server may answer in its zone's case).
+func (p *dnsProber) notItsReply(r *dns.Msg) string {
+	switch {
+	case !r.Response:
+		return "not a reply: QR bit clear (the target sent the query back; is it a DNS server?)"
+	case r.Opcode != dns.OpcodeQuery:
+		return fmt.Sprintf("reply has opcode %s, want QUERY as sent", opcodeName(r.Opcode))
+	case len(r.Question) != 1:
+		return fmt.Sprintf("reply has %d questions, want the query's question (%s)", len(r.Question), p.question())
+	}
+	q := r.Question[0]
+	if q.Qtype != p.qtype || q.Qclass != dns.ClassINET || !strings.EqualFold(q.Name, p.qname) {
+		return fmt.Sprintf("reply's question is not the query's (%s)", p.question())
+	}
+	return ""
+}
+
+// question writes the query's question as dig does, e.g. "example.org. IN A".
+func (p *dnsProber) question() string {
+	return p.qname + " IN " + dns.TypeToString[p.qtype]
+}
+
+func opcodeName(op int) string {
+	if s, ok := dns.OpcodeToString[op]; ok {
+		return s
+	}
+	return fmt.Sprintf("OPCODE%d", op)
 }
 
 // exchange sends the query and reads the reply as dns.Client.ExchangeContext

@@ -2,9 +2,12 @@ package health
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -459,4 +462,54 @@ func TestMonitorEndHoldFromSubscriber(t *testing.T) {
 		u := rec.snapshot()
 		return u[len(u)-1].Replay && !u[len(u)-1].Recovered
 	})
+}
+
+// TestMonitorWatchTalkativeTarget: a target that sends more than
+// maxWatchBytes on its watched connection. The watch gives up on that
+// connection without waking a round (the target did not go away), and it
+// must then release the connection's watch place, so that the next
+// scheduled round watches the target again, rather than keep the place
+// for a connection that is closed and never watch the target again. A
+// budget of one place shows that the place is released.
+func TestMonitorWatchTalkativeTarget(t *testing.T) {
+	watchBudgetOverride.Store(1)
+	defer watchBudgetOverride.Store(0)
+	var flooded, endless atomic.Int64
+	_, port := serveTCP(t, func(c net.Conn) {
+		// A probe connects and resets at once; the watched connection stays.
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			return
+		}
+		// Loopback's socket buffers take megabytes before the watch has
+		// read its share: only a watch that keeps reading for seconds
+		// never gives up.
+		c.SetWriteDeadline(time.Now().Add(3 * time.Second))
+		chunk := make([]byte, 64<<10)
+		for sent := 0; sent < 1<<30; sent += len(chunk) {
+			if _, err := c.Write(chunk); errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			} else if err != nil {
+				flooded.Add(1)
+				return
+			}
+		}
+		endless.Add(1)
+	})
+	c, err := NewCheck(CheckConfig{URL: "tcp://www.example.org:" + port, Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rec := acquire(t, Spec{Addr: loopback, Checks: []*Check{c}, Watch: true,
+		Interval: 300 * time.Millisecond, FastInterval: 300 * time.Millisecond, Timeout: 100 * time.Millisecond, Rise: 1, Fall: 1})
+	rec.waitState(t, Up, firstVerdict)
+	waitFor(t, 10*time.Second, "three watched connections flooded and given up (a target re-watched after each)", func() bool { return flooded.Load() >= 3 })
+	if n := endless.Load(); n > 0 {
+		t.Errorf("%d watched connections kept being read for 3s", n)
+	}
+	for _, u := range rec.snapshot() {
+		if !u.Result.OK {
+			t.Errorf("A talkative target's round failed (%+v): giving up a watch is no sign of failure", u.Result)
+		}
+	}
 }

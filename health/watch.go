@@ -11,7 +11,8 @@ import (
 )
 
 // maxWatchBytes bounds what a watched connection may receive (a banner, say)
-// before the watch gives up on it.
+// before the watch gives up on it (until the next scheduled round opens
+// another).
 const maxWatchBytes = 64 << 10
 
 // watchBudget returns how many connections the watch may hold open at once:
@@ -84,11 +85,16 @@ func (m *Monitor) arm() {
 	}
 }
 
-// watchEnded is called when the target closed or reset the watched
-// connection: the next round is due at once.
-func (m *Monitor) watchEnded() {
+// watchEnded is called when the watched connection ended by itself. Its
+// watch place is released either way, so that the next successful round
+// watches the target again. When the target closed or reset it, the next
+// round is due at once; when the watch gave up on a target that sends too
+// much, that is no sign of failure, and the schedule goes on.
+func (m *Monitor) watchEnded(peerClosed bool) {
 	m.disarm()
-	m.sched.now(m)
+	if peerClosed {
+		m.sched.now(m)
+	}
 }
 
 // disarm closes the watch connection, if one is open.

@@ -34,7 +34,7 @@ type watchConn struct {
 	conn     *net.TCPConn
 	fd       int
 	received int
-	ended    func() // the peer closed or reset the connection
+	ended    func(peerClosed bool) // see poller.add
 }
 
 func newPoller() (*poller, error) {
@@ -52,10 +52,12 @@ func newPoller() (*poller, error) {
 }
 
 // add watches conn: ended is called, once and on the poller's goroutine,
-// when the peer closes or resets it. The returned function closes the
-// connection and ends the watch; an ended call already under way may still
-// come after it returned.
-func (p *poller) add(conn *net.TCPConn, ended func()) (stop func(), err error) {
+// when the watch ends by itself: with peerClosed when the peer closed or
+// reset the connection, without when the watch gave up on a peer that sent
+// more than maxWatchBytes. The returned function closes the connection and
+// ends the watch; an ended call already under way may still come after it
+// returned.
+func (p *poller) add(conn *net.TCPConn, ended func(peerClosed bool)) (stop func(), err error) {
 	raw, err := conn.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -122,11 +124,12 @@ func (p *poller) wait() {
 	}
 }
 
-// handle reads the watched connections that have an event. A connection
-// the peer closed or reset ends its watch and its ended function is
-// returned to be called; bytes the peer sent are counted and dropped, up to
-// maxWatchBytes, after which the watch gives up on the connection (a
-// talkative service) without waking its monitor.
+// handle reads the watched connections that have an event. Bytes the peer
+// sent are counted and dropped, up to maxWatchBytes, after which the watch
+// gives up on the connection (a talkative service); a connection the peer
+// closed or reset ends its watch too. Either way the watch's ended function
+// is returned, to be called without p.mu held: it releases the monitor's
+// watch place, and wakes the monitor only when the peer went away.
 func (p *poller) handle(events []unix.EpollEvent, ended []func()) []func() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -140,13 +143,13 @@ func (p *poller) handle(events []unix.EpollEvent, ended []func()) []func() {
 		if err == unix.EAGAIN || err == unix.EINTR {
 			continue
 		}
-		if n > 0 {
+		peerClosed := n <= 0
+		if !peerClosed {
 			if w.received += n; w.received < maxWatchBytes {
 				continue
 			}
-		} else {
-			ended = append(ended, w.ended)
 		}
+		ended = append(ended, func() { w.ended(peerClosed) })
 		delete(p.watches, id)
 		w.conn.Close()
 	}

@@ -19,7 +19,8 @@ type poller struct {
 
 func newPoller() (*poller, error) { return &poller{}, nil }
 
-func (p *poller) add(conn *net.TCPConn, ended func()) (stop func(), err error) {
+// add: as on Linux (watch_linux.go).
+func (p *poller) add(conn *net.TCPConn, ended func(peerClosed bool)) (stop func(), err error) {
 	var once sync.Once
 	stopped := make(chan struct{})
 	stop = func() {
@@ -28,20 +29,18 @@ func (p *poller) add(conn *net.TCPConn, ended func()) (stop func(), err error) {
 	p.wg.Go(func() {
 		defer conn.Close()
 		buf := make([]byte, 512)
-		for total := 0; total < maxWatchBytes; {
-			n, err := conn.Read(buf)
+		var err error
+		for total := 0; total < maxWatchBytes && err == nil; {
+			var n int
+			n, err = conn.Read(buf)
 			total += n
-			if err == nil {
-				continue
+		}
+		select {
+		case <-stopped:
+		default:
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				ended(err != nil) // no error: a talkative peer the watch gives up on
 			}
-			select {
-			case <-stopped:
-			default:
-				if !errors.Is(err, os.ErrDeadlineExceeded) {
-					ended()
-				}
-			}
-			return
 		}
 	})
 	return stop, nil

@@ -14,6 +14,7 @@ package notify
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -166,4 +167,44 @@ func isTokenChar(r rune) bool {
 		return true
 	}
 	return strings.ContainsRune("!#$%&'*+-.^_`|~", r)
+}
+
+// credentialWords mark a header or query parameter name as carrying a
+// credential (Authorization, X-Api-Key, X-Auth-Token, ?access_token=,
+// ?sig=, a Cookie).
+var credentialWords = []string{"auth", "token", "key", "secret", "pass", "sig", "cookie", "session", "credential"}
+
+// Credentials lists where c's requests carry credentials (the URL's user
+// and password, credential headers, credential query parameters), for a
+// warning when they would cross the network in clear. It names them,
+// never their values.
+func Credentials(c Config) []string {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return nil
+	}
+	var where []string
+	if u.User != nil {
+		where = append(where, "the URL's user and password")
+	}
+	for _, h := range c.Headers {
+		if credentialName(h.Name) {
+			where = append(where, "header "+h.Name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(u.Query())) {
+		switch {
+		case !credentialName(name):
+		case strings.IndexFunc(name, func(r rune) bool { return !isTokenChar(r) }) >= 0:
+			where = append(where, "a query parameter")
+		default:
+			where = append(where, "the URL's query parameter "+name)
+		}
+	}
+	return where
+}
+
+func credentialName(name string) bool {
+	name = strings.ToLower(name)
+	return slices.ContainsFunc(credentialWords, func(w string) bool { return strings.Contains(name, w) })
 }
