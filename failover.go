@@ -41,6 +41,7 @@ type Failover struct {
 
 	overrides *overridesFile // nil without an overrides file
 	status    *status.Config // nil without a status listener
+	statusAt  int            // the Corefile line of the status property
 	statusSrv *status.Lease  // while started
 	block     string         // the server block's keys, for logs
 

@@ -46,6 +46,9 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
+	if err := statusConflict(c, f); err != nil {
+		return plugin.Error(pluginName, err)
+	}
 	// Probing starts in OnStartup, never here: a reload that fails after
 	// setup never calls OnShutdown, and its goroutines would leak.
 	f.gen = generationOf(c)

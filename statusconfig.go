@@ -25,6 +25,7 @@ func parseStatusProperty(c *caddy.Controller, f *Failover) error {
 	if f.status != nil {
 		return c.Err("status is given twice in this failover block: keep one")
 	}
+	line := c.Line()
 	args := c.RemainingArgs()
 	if len(args) != 1 {
 		return c.Errf("status takes one address: %s", usage)
@@ -58,7 +59,26 @@ func parseStatusProperty(c *caddy.Controller, f *Failover) error {
 	if cfg.Token == "" && !loopbackHost(host) {
 		warnAt(c, c.Line(), "status %s listens beyond loopback without a token: its page and API disclose internal addresses; add 'token FILE' to its block", args[0])
 	}
-	f.status = cfg
+	f.status, f.statusAt = cfg, line
+	return nil
+}
+
+// statusConflict refuses a server block whose status listener another
+// server block of the same load names with other properties: they share
+// one listener, and one of them would silently lose its tls or token.
+func statusConflict(c *caddy.Controller, f *Failover) error {
+	if f.status == nil {
+		return nil
+	}
+	for _, h := range generationOf(c).handlers {
+		if h.status == nil || h.status.Addr != f.status.Addr {
+			continue
+		}
+		if prop := h.status.Conflict(*f.status); prop != "" {
+			return errAt(c, f.statusAt, "status %s has a different %s from the one at line %d (server block %s): server blocks naming one address share its listener; give them the same status block",
+				f.status.Addr, prop, h.statusAt, h.block)
+		}
+	}
 	return nil
 }
 

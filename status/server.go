@@ -1,6 +1,7 @@
 package status
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
@@ -23,8 +24,46 @@ type Config struct {
 	TLS *tls.Certificate
 	// Token, when set, must come with every request as "Authorization: Bearer TOKEN".
 	Token string
-	// MaxStreams caps the event streams open at once (0: DefaultMaxStreams).
+	// MaxStreams caps the event streams open at once (0: DefaultMaxStreams);
+	// one client may hold a quarter of them (at least one).
 	MaxStreams int
+
+	// The bounds below have no Corefile property (0: the default); tests
+	// shorten them.
+
+	// MaxConns caps the connections open at once (DefaultMaxConns).
+	MaxConns int
+	// WriteTimeout bounds writing a response (DefaultWriteTimeout), and
+	// each write of an event stream.
+	WriteTimeout time.Duration
+	// StreamLifetime ends an event stream (DefaultStreamLifetime), so that
+	// one whose client never reads gives its slot back; a client resumes
+	// with Last-Event-ID and misses nothing.
+	StreamLifetime time.Duration
+}
+
+// Conflict names the first listener property that c and o give
+// differently ("" when none does): server blocks naming one address share
+// one listener, so they must configure it alike.
+func (c Config) Conflict(o Config) string {
+	switch {
+	case !sameCertificate(c.TLS, o.TLS):
+		return "tls"
+	case c.Token != o.Token:
+		return "token"
+	case c.maxStreams() != o.maxStreams():
+		return "max_streams"
+	case c.maxConns() != o.maxConns(), c.writeTimeout() != o.writeTimeout(), c.streamLifetime() != o.streamLifetime():
+		return "limits"
+	}
+	return ""
+}
+
+func sameCertificate(a, b *tls.Certificate) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return slices.EqualFunc(a.Certificate, b.Certificate, bytes.Equal)
 }
 
 // Server is a status listener. Every server block (and both generations
@@ -39,7 +78,8 @@ type Server struct {
 	srv     *http.Server
 	done    chan struct{}
 	closing chan struct{} // closed when the listener closes: streams end
-	streams streamCount
+	streams streamSlots
+	conns   connCount
 }
 
 var servers = struct {
@@ -79,7 +119,7 @@ func Acquire(cfg Config, src Source) (*Lease, error) {
 		servers.byAddr[cfg.Addr] = s
 		go func() {
 			defer close(s.done)
-			s.srv.Serve(&tlsSwitch{Listener: ln, s: s})
+			s.srv.Serve(&tlsSwitch{Listener: &connLimit{Listener: ln, s: s}, s: s})
 		}()
 	}
 	l := &Lease{s: s, cfg: cfg, src: src}
@@ -164,7 +204,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", s.authorized(api))
 	mux.Handle("/", pageHandler())
-	return readOnly(mux)
+	return s.boundedWrites(readOnly(s.rebindingSafe(mux)))
 }
 
 // readOnly allows only GET and HEAD.
@@ -214,9 +254,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	json.NewEncoder(w).Encode(v)
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

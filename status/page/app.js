@@ -166,10 +166,14 @@ async function loadEvents() {
 }
 
 // follow reads the Server-Sent Events stream with fetch (EventSource cannot
-// send a token), and reconnects from the last event it saw.
+// send a token), and reconnects from the last event it saw: at once when the
+// server ended a stream that ran a while (streams have a bounded lifetime),
+// after a pause when it failed.
 async function follow() {
   const live = document.getElementById("live");
   for (;;) {
+    const opened = Date.now();
+    let ended = false;
     try {
       const resp = await fetch("api/v1/events/stream?since=" + lastEvent, { headers: headers(), cache: "no-store" });
       if (!resp.ok || !resp.body) throw new Error("stream: " + resp.status);
@@ -178,7 +182,7 @@ async function follow() {
       let buf = "";
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) break;
+        if (done) { ended = true; break; }
         buf += value;
         let end;
         while ((end = buf.indexOf("\n\n")) >= 0) {
@@ -199,6 +203,7 @@ async function follow() {
     } catch (e) {
       // the server is away or restarting: try again shortly
     }
+    if (ended && Date.now() - opened > 30000) continue;
     live.className = "live off";
     await new Promise((r) => setTimeout(r, 2000));
     refresh();
