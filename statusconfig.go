@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/failover-dns/failover/internal/smallfile"
 	"github.com/failover-dns/failover/status"
 )
 
@@ -95,14 +95,17 @@ func parseStatusTLS(c *caddy.Controller, cfg *status.Config, root string) error 
 	return nil
 }
 
+// maxTokenFile caps a token file: a token is a line, not a document.
+const maxTokenFile = 4096
+
 func parseStatusToken(c *caddy.Controller, cfg *status.Config, root string) error {
 	args := c.RemainingArgs()
 	if len(args) != 1 {
 		return c.Err("token takes a file holding the bearer token: write 'token /etc/coredns/status-token'")
 	}
-	data, err := os.ReadFile(rooted(root, args[0]))
+	data, err := smallfile.Read(rooted(root, args[0]), maxTokenFile)
 	if err != nil {
-		return c.Errf("status token file: %v", err)
+		return c.Errf("status token file: %v: give a regular file holding the token", err)
 	}
 	cfg.Token = strings.TrimSpace(string(data))
 	if cfg.Token == "" {
