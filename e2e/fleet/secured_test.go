@@ -36,8 +36,8 @@ func TestFleetSecured(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait.For(t, 10*time.Second, 50*time.Millisecond, "three members", func() bool {
-		resp, err := client.Get(context.Background(), "/failover/v1/members/", clientPrefix())
-		return err == nil && len(resp.Kvs) == 3
+		resp, err := client.Get(context.Background(), memberSpace, clientPrefix())
+		return err == nil && len(liveKeys(resp.Kvs)) == 3
 	})
 	waitProbers(t, b.primary, 2, 10*time.Second)
 	b.primary.Close()
