@@ -121,6 +121,15 @@ func TestFleetIgnoresUnleasedMembers(t *testing.T) {
 			f.Delete(t.Context(), verdictKey(fmt.Sprintf("fake%02d", i), target))
 		}
 	}
+	for _, r := range rs {
+		for _, addr := range []string{host(b.primary), host(b.secondary)} {
+			for _, p := range statusOf(t, r, addr).Fleet.Probers {
+				if strings.HasPrefix(p.Member, "fake") {
+					t.Errorf("Replica %s has member %s probe %s", r.Name, p.Member, addr)
+				}
+			}
+		}
+	}
 	b.primary.Close()
 	waitAnswers(t, rs, host(b.secondary), detection)
 	wait.For(t, 5*time.Second, 20*time.Millisecond, "target_down to be notified", func() bool { return count("target_down") >= 1 })
