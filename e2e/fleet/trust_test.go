@@ -140,7 +140,8 @@ func TestFleetIgnoresUnleasedMembers(t *testing.T) {
 
 // TestFleetRewritesForgedVerdicts: a real prober's verdict overwritten
 // with DOWN, without a lease and then under another lease, moves no
-// answer, and its owner writes it back under its own lease at once.
+// answer, and its owner writes it back under its own lease at once; a
+// member key overwritten without a lease is registered again.
 func TestFleetRewritesForgedVerdicts(t *testing.T) {
 	etcd, b, rs, p := settled(t, "")
 	f := forger(t, etcd)
@@ -160,6 +161,13 @@ func TestFleetRewritesForgedVerdicts(t *testing.T) {
 			}
 		}
 	}
+	// A member key rewritten without a lease: its member registers again.
+	forge(t, f, memberKey("a"), "{}")
+	wait.For(t, 10*time.Second, 50*time.Millisecond, "a's member key under a lease again", func() bool {
+		resp, err := f.Get(t.Context(), memberKey("a"))
+		return err == nil && len(resp.Kvs) == 1 && resp.Kvs[0].Lease != 0 && string(resp.Kvs[0].Value) != "{}"
+	})
+	holdAnswers(t, rs, host(b.primary), forgeHold)
 }
 
 // waitOwnVerdict waits until member's verdict on target is UP again,
