@@ -318,6 +318,13 @@ func (f *Fleet) put(kv *mvccpb.KeyValue, stale bool) {
 		return
 	}
 	v.stale, v.lease = stale, clientv3.LeaseID(kv.Lease)
+	if lease, live := f.memberLease[member]; live && lease != v.lease {
+		// Not its member's write (that comes after its key, under its
+		// lease): the verdict it replaced stands until the member writes
+		// it back.
+		f.rejects.warn(time.Now(), kv.Key, fmt.Sprintf("written under lease %x, not its member's (%x)", kv.Lease, lease))
+		return
+	}
 	if !f.roomFor(target, member) {
 		f.rejects.warn(time.Now(), kv.Key, fmt.Sprintf("%d verdicts held already, of targets not watched here or members not live", f.held))
 		return

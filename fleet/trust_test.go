@@ -57,7 +57,8 @@ func TestFleetIgnoresUnleasedMembers(t *testing.T) {
 }
 
 // TestFleetCountsVerdictsUnderTheirMembersLease: a verdict counts only
-// under its member's lease, whichever of the two keys arrives first.
+// under its member's lease, whichever of the two keys arrives first; one
+// under another lease leaves the member's last verdict standing.
 func TestFleetCountsVerdictsUnderTheirMembersLease(t *testing.T) {
 	for _, memberFirst := range []bool{true, false} {
 		f := testFleet(t, "z", "z")
@@ -67,32 +68,25 @@ func TestFleetCountsVerdictsUnderTheirMembersLease(t *testing.T) {
 		member := func(name string, lease clientv3.LeaseID) *clientv3.Event {
 			return putEvent(f.keys.member(name), "{}", lease)
 		}
-		down := func(name string, lease clientv3.LeaseID) *clientv3.Event {
-			return putEvent(f.keys.verdict(tg.id, name), verdictValue(health.Down), lease)
+		verdict := func(name string, s health.State, lease clientv3.LeaseID) *clientv3.Event {
+			return putEvent(f.keys.verdict(tg.id, name), verdictValue(s), lease)
 		}
-		// a and b write DOWN under a lease that is not their member key's.
-		if memberFirst {
-			f.apply([]*clientv3.Event{member("a", 11), member("b", 12)})
-			f.apply([]*clientv3.Event{down("a", 99), down("b", 99)})
-		} else {
-			f.apply([]*clientv3.Event{down("a", 99), down("b", 99)})
-			f.apply([]*clientv3.Event{member("a", 11), member("b", 12)})
-		}
-		if s := stateOf(f, tg); s != health.Up {
-			t.Fatalf("memberFirst %v: DOWN under foreign leases moved the state to %v", memberFirst, s)
-		}
-		// Under their own leases, in either order, they count.
-		if memberFirst {
-			f.apply([]*clientv3.Event{down("a", 11), down("b", 12)})
-		} else {
-			f.apply([]*clientv3.Event{down("a", 11), down("b", 12), member("a", 21), member("b", 22)})
-			if s := stateOf(f, tg); s != health.Up {
-				t.Fatalf("Verdicts of an earlier lease count: %v", s)
+		step := func(want health.State, what string, events ...*clientv3.Event) {
+			t.Helper()
+			f.apply(events)
+			if s := stateOf(f, tg); s != want {
+				t.Fatalf("memberFirst %v: after %s, state %v, want %v", memberFirst, what, s, want)
 			}
-			f.apply([]*clientv3.Event{member("a", 11), member("b", 12)})
 		}
-		if s := stateOf(f, tg); s != health.Down {
-			t.Errorf("memberFirst %v: DOWN under the members' leases left the state %v", memberFirst, s)
+		if memberFirst {
+			step(health.Up, "the member keys", member("a", 11), member("b", 12))
+			step(health.Up, "DOWN under another lease", verdict("a", health.Down, 99), verdict("b", health.Down, 99))
+			step(health.Down, "DOWN under their leases", verdict("a", health.Down, 11), verdict("b", health.Down, 12))
+			step(health.Down, "UP under another lease", verdict("a", health.Up, 0), verdict("b", health.Up, 99))
+		} else {
+			step(health.Up, "DOWN before the member keys", verdict("a", health.Down, 11), verdict("b", health.Down, 12))
+			step(health.Up, "member keys under other leases", member("a", 21), member("b", 22))
+			step(health.Down, "member keys under the verdicts' leases", member("a", 11), member("b", 12))
 		}
 	}
 }
