@@ -30,7 +30,7 @@ const (
 	// as for CoreDNS's etcd plugin.
 	defaultFleetEndpoint = "http://localhost:2379"
 	maxFleetProbers      = 16
-	maxMemberName        = 63
+	maxMemberName        = fleet.MaxMemberName
 	// minSecret is the fewest bytes a fleet secret has: 16 random
 	// characters are beyond any guessing; fewer are a password.
 	minSecret = 16
@@ -249,7 +249,7 @@ func prefixArg(c *caddy.Controller) (string, error) {
 		if fixed == "" {
 			fixed = fleet.DefaultPrefix
 		}
-		return "", c.Errf("prefix '%s' ends with '/': write 'prefix %s' (keys go under PREFIX/v1/)", p, fixed)
+		return "", c.Errf("prefix '%s' ends with '/': write 'prefix %s' (keys go under PREFIX/%s/)", p, fixed, fleet.Layout)
 	}
 	return p, nil
 }
@@ -267,18 +267,8 @@ func memberArg(c *caddy.Controller) (string, error) {
 }
 
 // validMember reports whether name is a member name: 1 to maxMemberName
-// ASCII letters, digits, '.', '-' and '_'.
-func validMember(name string) bool {
-	if name == "" || len(name) > maxMemberName {
-		return false
-	}
-	for _, r := range name {
-		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
-}
+// ASCII letters, digits, '.', '-' and '_' (see fleet.ValidMember).
+func validMember(name string) bool { return fleet.ValidMember(name) }
 
 func quorumArg(c *caddy.Controller) (int, error) {
 	const hint = "write 'quorum majority' (more than half of a target's probers) or a number of verdicts up to 'probers', e.g. 'quorum 2'"

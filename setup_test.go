@@ -1302,7 +1302,7 @@ var fleetErrors = []parseErrorCase{
 	{"prefix without slash", fleetPool("fleet etcd {\n prefix dns/failover\n }"),
 		"Testfile:3 - Error during parsing: prefix 'dns/failover' does not start with '/': write 'prefix /dns/failover'"},
 	{"prefix ends with slash", fleetPool("fleet etcd {\n prefix /dns/\n }"),
-		"Testfile:3 - Error during parsing: prefix '/dns/' ends with '/': write 'prefix /dns' (keys go under PREFIX/v1/)"},
+		"Testfile:3 - Error during parsing: prefix '/dns/' ends with '/': write 'prefix /dns' (keys go under PREFIX/v2/)"},
 	{"prefix is the root", fleetPool("fleet etcd {\n prefix /\n }"),
 		"Testfile:3 - Error during parsing: prefix '/' ends with '/': write 'prefix /failover'"},
 	{"prefix with a space", fleetPool("fleet etcd {\n prefix \"/dns failover\"\n }"),

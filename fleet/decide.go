@@ -61,17 +61,48 @@ func (f *Fleet) setVerdict(target, member string, v Verdict) {
 		vs = map[string]Verdict{}
 		f.verdicts[target] = vs
 	}
+	if _, found := vs[member]; !found {
+		f.held++
+	}
 	vs[member] = v
 }
 
 // dropVerdict removes a member's verdict from the view. Called with f.mu held.
 func (f *Fleet) dropVerdict(target, member string) {
 	if vs := f.verdicts[target]; vs != nil {
+		if _, found := vs[member]; found {
+			f.held--
+		}
 		delete(vs, member)
 		if len(vs) == 0 {
 			delete(f.verdicts, target)
 		}
 	}
+}
+
+// counted returns member's verdict on target if it counts: this member's
+// own, or a live member's written under that member's lease (a key
+// written by anyone else, or left from an earlier lease, does not).
+// Called with f.mu held.
+func (f *Fleet) counted(target, member string) (Verdict, bool) {
+	v, ok := f.verdicts[target][member]
+	if !ok || member == f.cfg.Member {
+		return v, ok
+	}
+	lease, live := f.memberLease[member]
+	return v, live && v.lease == lease
+}
+
+// countedVerdicts are the verdicts of t's probers that count. Called with
+// f.mu held.
+func (f *Fleet) countedVerdicts(t *Target) map[string]Verdict {
+	out := make(map[string]Verdict, len(t.probers))
+	for _, m := range t.probers {
+		if v, ok := f.counted(t.id, m); ok {
+			out[m] = v
+		}
+	}
+	return out
 }
 
 // decide sets t's state from the quorum of its probers' verdicts, or from
@@ -85,7 +116,7 @@ func (f *Fleet) decide(t *Target, now time.Time) (changed, rttChanged bool) {
 			t.dec = decision{state: t.local.State, since: t.local.Since, failure: localFailure(t)}
 		}
 	case f.mode == Joined:
-		t.dec = decide(t.probers, f.verdicts[t.id], f.cfg.quorumOf(len(t.probers)), last)
+		t.dec = decide(t.probers, f.countedVerdicts(t), f.cfg.quorumOf(len(t.probers)), last)
 		if t.dec.state != last.state && last.state != health.Unknown && t.dec.stale {
 			t.dec = last // verdicts read when this member joined only hold a known state
 		}
@@ -127,7 +158,7 @@ func (f *Fleet) fleetRTT(t *Target) time.Duration {
 		return t.RTT()
 	}
 	for _, m := range t.probers {
-		if v, ok := f.verdicts[t.id][m]; ok && v.RTT > 0 {
+		if v, ok := f.counted(t.id, m); ok && v.RTT > 0 {
 			return v.RTT
 		}
 	}
@@ -153,7 +184,7 @@ func (f *Fleet) setNotifier(t *Target) {
 	}
 	who := t.probers[0]
 	for _, m := range t.probers {
-		if _, ok := f.verdicts[t.id][m]; ok {
+		if _, ok := f.counted(t.id, m); ok {
 			who = m
 			break
 		}

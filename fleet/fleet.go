@@ -47,15 +47,26 @@ type Fleet struct {
 	wake   chan struct{} // the publisher has work
 	holds  sync.WaitGroup
 
-	mu       sync.Mutex // guards below; held while subscribers are called
-	mode     Mode
-	client   *clientv3.Client
-	lease    clientv3.LeaseID // 0 without a session
-	members  []string         // live members, sorted
+	mu      sync.Mutex // guards below; held while subscribers are called
+	mode    Mode
+	client  *clientv3.Client
+	lease   clientv3.LeaseID // 0 without a session
+	members []string         // live members, sorted
+	// memberLease: each live member's lease; its verdicts count only
+	// when written under it (see counted).
+	memberLease map[string]clientv3.LeaseID
+	// verdicts: by target, then member; held verdicts, counted or not
+	// (a verdict may arrive before its member's key). held counts them,
+	// bounded by verdictRoom.
 	verdicts map[string]map[string]Verdict
-	targets  map[string]*Target
-	dirty    map[string]bool // targets whose own verdict etcd does not have yet
-	probed   int             // targets this member probes now
+	held     int
+	// memberValue: the member key's value as this member wrote it, to
+	// tell a foreign write to it.
+	memberValue string
+	rejects     rejectLog
+	targets     map[string]*Target
+	dirty       map[string]bool // targets whose own verdict etcd does not have yet
+	probed      int             // targets this member probes now
 	// contact is when etcd last answered (a session made, a keep-alive
 	// acknowledged); the start, before that.
 	contact       time.Time
@@ -91,11 +102,12 @@ func Acquire(cfg Config) *Fleet {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Fleet{
 		cfg: cfg, key: k, refs: 1, keys: newKeys(cfg.Prefix), cancel: cancel,
-		wake:     make(chan struct{}, 1),
-		verdicts: map[string]map[string]Verdict{},
-		targets:  map[string]*Target{},
-		dirty:    map[string]bool{},
-		contact:  time.Now(),
+		wake:        make(chan struct{}, 1),
+		verdicts:    map[string]map[string]Verdict{},
+		memberLease: map[string]clientv3.LeaseID{},
+		targets:     map[string]*Target{},
+		dirty:       map[string]bool{},
+		contact:     time.Now(),
 	}
 	if pred := registry.sameMember(cfg); pred != nil {
 		f.takeOver(pred)
@@ -150,7 +162,7 @@ func (r *fleetRegistry) sameMember(cfg Config) *Fleet {
 func (f *Fleet) takeOver(pred *Fleet) {
 	pred.mu.Lock()
 	f.previousLease, f.ttl, f.mode, f.contact = pred.previousLease, pred.ttl, pred.mode, pred.contact
-	f.members = slices.Clone(pred.members)
+	f.members, f.memberLease, f.held = slices.Clone(pred.members), maps.Clone(pred.memberLease), pred.held
 	for id, vs := range pred.verdicts {
 		f.verdicts[id] = maps.Clone(vs)
 	}
@@ -236,6 +248,7 @@ func (f *Fleet) Watch(spec health.Spec, steersByRTT bool) *Target {
 	}
 	t := newTarget(f, id, spec)
 	t.steersByRTT = steersByRTT
+	f.dropImplausible(t)
 	seed.into(t)
 	f.targets[id] = t
 	f.assign(t)
@@ -323,7 +336,7 @@ func (f *Fleet) orphans(now time.Time) {
 func (f *Fleet) quorate(t *Target) bool {
 	n := 0
 	for _, m := range t.probers {
-		if _, ok := f.verdicts[t.id][m]; ok {
+		if _, ok := f.counted(t.id, m); ok {
 			n++
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/failover-dns/failover/health"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // testFleet is a Fleet without a session: the test plays etcd's part by
@@ -19,9 +20,16 @@ func testFleet(t *testing.T, me string, members ...string) *Fleet {
 		cfg:  Config{Member: me, Probers: 2, Quorum: Majority, Lease: 2 * time.Second, Prefix: "/failover"},
 		keys: newKeys("/failover"), wake: make(chan struct{}, 1), mode: Joined, members: members,
 		verdicts: map[string]map[string]Verdict{}, targets: map[string]*Target{}, dirty: map[string]bool{},
+		memberLease: map[string]clientv3.LeaseID{},
+	}
+	for _, m := range members {
+		f.memberLease[m] = testLease
 	}
 	return f
 }
+
+// testLease is every member's lease in a testFleet.
+const testLease clientv3.LeaseID = 7
 
 // testTarget watches a target whose probes (if any run) are refused, and
 // records what a pool subscribed to it hears.
@@ -64,7 +72,7 @@ func (h *heard) last() health.Update {
 func (f *Fleet) publishAs(t *Target, member string, s health.State, since time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.setVerdict(t.id, member, Verdict{State: s, Since: since, Reason: "refused"})
+	f.setVerdict(t.id, member, Verdict{State: s, Since: since, Reason: "refused", lease: testLease})
 	f.redecide(t, since)
 }
 
@@ -160,8 +168,8 @@ func TestFleetOrphan(t *testing.T) {
 	early := tg.orphan || tg.probing
 	f.orphans(now.Add(f.cfg.Lease + 2*tg.spec.Interval + time.Millisecond))
 	late := tg.orphan && tg.probing && tg.NotifiedBy() == "" && f.probed == probed+1
-	f.setVerdict(tg.id, tg.probers[0], Verdict{State: health.Up, Since: now})
-	f.setVerdict(tg.id, tg.probers[1], Verdict{State: health.Up, Since: now})
+	f.setVerdict(tg.id, tg.probers[0], Verdict{State: health.Up, Since: now, lease: testLease})
+	f.setVerdict(tg.id, tg.probers[1], Verdict{State: health.Up, Since: now, lease: testLease})
 	f.orphans(now.Add(time.Minute))
 	back := !tg.orphan && !tg.probing && tg.dec.state == health.Up && f.probed == probed
 	f.mu.Unlock()

@@ -82,39 +82,3 @@ func TestRTTMoved(t *testing.T) {
 		}
 	}
 }
-
-func TestVerdictRoundTrip(t *testing.T) {
-	v := Verdict{State: health.Down, Since: time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC), Reason: "refused",
-		Check: "tcp://192.0.2.1:443", Detail: "connect: connection refused", RTT: 1500 * time.Microsecond}
-	got, err := decodeVerdict([]byte(v.encode()))
-	if err != nil || got != v {
-		t.Fatalf("round trip: %+v, %v; want %+v", got, err, v)
-	}
-	if _, err := decodeVerdict([]byte(`{"state":"sideways"}`)); err == nil {
-		t.Error("a state neither up nor down was accepted")
-	}
-}
-
-func TestKeys(t *testing.T) {
-	k := newKeys("/failover")
-	if got := k.member("a"); got != "/failover/v1/members/a" {
-		t.Errorf("member key %s", got)
-	}
-	for _, c := range []struct {
-		key, member, target string
-		ok                  bool
-	}{
-		{"/failover/v1/members/a", "a", "", true},
-		{"/failover/v1/verdicts/0123/b", "b", "0123", true},
-		{"/failover/v2/members/a", "", "", false},
-		{"/failover/v1/members/", "", "", false},
-		{"/failover/v1/verdicts/0123", "", "", false},
-		{"/failover/v1/verdicts/0123/b/c", "", "", false},
-		{"/failoverx/v1/members/a", "", "", false},
-	} {
-		m, tg, ok := k.parse(c.key)
-		if m != c.member || tg != c.target || ok != c.ok {
-			t.Errorf("parse(%s) = %q %q %v, want %q %q %v", c.key, m, tg, ok, c.member, c.target, c.ok)
-		}
-	}
-}

@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"net/url"
-	"slices"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -132,7 +131,8 @@ func (f *Fleet) clientConfig(ctx context.Context, dial time.Duration) clientv3.C
 
 // register grants a lease and puts the member key under it, unless
 // another live process holds the name (then the name is refused until its
-// lease ends). A key left by this process's previous session is taken over.
+// lease ends). A key left by this process's previous session is taken
+// over, and so is one without a lease (no member's: someone else wrote it).
 func (f *Fleet) register(ctx context.Context, client *clientv3.Client) (clientv3.LeaseID, error) {
 	op, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
@@ -148,9 +148,12 @@ func (f *Fleet) register(ctx context.Context, client *clientv3.Client) (clientv3
 	value := fmt.Sprintf(`{"joined":%q}`, time.Now().UTC().Format(time.RFC3339))
 	free := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
 	ours := clientv3.Compare(clientv3.LeaseValue(key), "=", previous)
+	unleased := clientv3.Compare(clientv3.LeaseValue(key), "=", 0)
 	put := clientv3.OpPut(key, value, clientv3.WithLease(grant.ID))
-	resp, err := client.Txn(op).If(free).Then(put).Else(clientv3.OpTxn([]clientv3.Cmp{ours}, []clientv3.Op{put}, nil)).Commit()
-	if err == nil && !resp.Succeeded && !resp.Responses[0].GetResponseTxn().Succeeded {
+	orUnleased := clientv3.OpTxn([]clientv3.Cmp{unleased}, []clientv3.Op{put}, nil)
+	resp, err := client.Txn(op).If(free).Then(put).
+		Else(clientv3.OpTxn([]clientv3.Cmp{ours}, []clientv3.Op{put}, []clientv3.Op{orUnleased})).Commit()
+	if err == nil && !registered(resp) {
 		err = fmt.Errorf("member name %q is held by another live process: give each replica its own 'member NAME'", f.cfg.Member)
 	}
 	if err != nil {
@@ -161,9 +164,19 @@ func (f *Fleet) register(ctx context.Context, client *clientv3.Client) (clientv3
 		client.Revoke(op, previous) // its verdicts are published again under the new lease
 	}
 	f.mu.Lock()
-	f.previousLease, f.ttl, f.granted = grant.ID, time.Duration(grant.TTL)*time.Second, 0
+	f.previousLease, f.ttl, f.granted, f.memberValue = grant.ID, time.Duration(grant.TTL)*time.Second, 0, value
 	f.mu.Unlock()
 	return grant.ID, nil
+}
+
+// registered reports whether one of register's nested transactions put
+// the member key.
+func registered(resp *clientv3.TxnResponse) bool {
+	if resp.Succeeded {
+		return true
+	}
+	ours := resp.Responses[0].GetResponseTxn()
+	return ours.Succeeded || ours.Responses[0].GetResponseTxn().Succeeded
 }
 
 // join reads the whole view, takes it as the fleet's, and queues this
@@ -179,9 +192,12 @@ func (f *Fleet) join(ctx context.Context, client *clientv3.Client, lease clientv
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lease, f.contact = lease, time.Now()
-	f.members = f.members[:0]
-	f.verdicts = map[string]map[string]Verdict{}
+	f.members, f.memberLease = f.members[:0], map[string]clientv3.LeaseID{}
+	f.verdicts, f.held = map[string]map[string]Verdict{}, 0
 	for _, kv := range resp.Kvs {
+		if member, target, ok := f.keys.parse(string(kv.Key)); ok && member == f.cfg.Member && target != "" {
+			f.markDirty(target) // not this session's (none published yet): rewritten, or deleted
+		}
 		f.put(kv, true)
 	}
 	for id, t := range f.targets {
@@ -203,8 +219,9 @@ func (f *Fleet) join(ctx context.Context, client *clientv3.Client, lease clientv
 
 // apply takes watched changes into the view and decides again what they
 // touch. This member's own verdicts come from its probing, not from etcd;
-// one deleted behind its back is published again. It reports whether this
-// member's own key was deleted (the session must register again).
+// one changed or deleted behind its back is published again. It reports
+// whether this member's own key was deleted or overwritten (the session
+// must register again).
 func (f *Fleet) apply(events []*clientv3.Event) (lost bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -214,21 +231,20 @@ func (f *Fleet) apply(events []*clientv3.Event) (lost bool) {
 		member, target, ok := f.keys.parse(string(ev.Kv.Key))
 		switch {
 		case !ok:
+			f.rejects.warn(time.Now(), ev.Kv.Key, "not a key of this layout")
 			continue
-		case target == "" && member == f.cfg.Member && ev.Type == mvccpb.DELETE:
-			lost = true // someone deleted it: register again
+		case target == "" && member == f.cfg.Member:
+			lost = lost || f.foreignMemberWrite(ev)
 			continue
 		case target == "":
 			membersChanged = true
-		case member != f.cfg.Member:
-			touched[target] = true
-		case ev.Type == mvccpb.DELETE:
-			if t := f.targets[target]; t != nil && t.own != nil {
+		case member == f.cfg.Member:
+			if f.foreignVerdictWrite(target, ev) {
 				f.markDirty(target)
 			}
 			continue
 		default:
-			continue
+			touched[target] = true
 		}
 		if ev.Type == mvccpb.DELETE {
 			f.del(member, target)
@@ -249,37 +265,77 @@ func (f *Fleet) apply(events []*clientv3.Event) (lost bool) {
 	return lost
 }
 
+// foreignMemberWrite reports whether ev deleted this member's key or
+// wrote it as this session did not. Called with f.mu held.
+func (f *Fleet) foreignMemberWrite(ev *clientv3.Event) bool {
+	if ev.Type == mvccpb.DELETE {
+		return true
+	}
+	if ev.Kv.Lease != int64(f.lease) || string(ev.Kv.Value) != f.memberValue {
+		f.rejects.warn(time.Now(), ev.Kv.Key, "this member's key written by someone else: registering again")
+		return true
+	}
+	return false
+}
+
+// foreignVerdictWrite reports whether ev left this member's key for
+// target other than this member published it (deleted, another value,
+// another lease). Called with f.mu held.
+func (f *Fleet) foreignVerdictWrite(target string, ev *clientv3.Event) bool {
+	t := f.targets[target]
+	own := t != nil && t.own != nil
+	if ev.Type == mvccpb.DELETE {
+		return own
+	}
+	if ev.Kv.Lease != int64(f.lease) {
+		f.rejects.warn(time.Now(), ev.Kv.Key, "this member's verdict written by someone else: writing it again")
+		return true
+	}
+	// Under this session's lease: this member's own write, seen again, is
+	// the verdict held or one it held a moment ago (written again then,
+	// which costs one write); anything else is someone else's.
+	return !own || string(ev.Kv.Value) != t.own.encode()
+}
+
 // put takes one key of the view; stale: read at join, not watched.
 // Called with f.mu held.
 func (f *Fleet) put(kv *mvccpb.KeyValue, stale bool) {
 	member, target, ok := f.keys.parse(string(kv.Key))
-	if !ok {
+	switch {
+	case !ok:
+		f.rejects.warn(time.Now(), kv.Key, "not a key of this layout")
 		return
-	}
-	if target == "" {
-		if i, found := slices.BinarySearch(f.members, member); !found {
-			f.members = slices.Insert(f.members, i, member)
-		}
+	case target == "":
+		f.putMember(member, kv)
 		return
-	}
-	if member == f.cfg.Member {
+	case member == f.cfg.Member:
 		return // ours come from our own probing
 	}
-	v, err := decodeVerdict(kv.Value)
+	v, err := decodeVerdict(kv.Value, f.boundsFor(target))
 	if err != nil {
-		log.Warningf("Fleet: ignoring %s: %v", kv.Key, err)
+		f.rejects.warn(time.Now(), kv.Key, err.Error())
+		f.dropVerdict(target, member) // what it replaced is no longer what the member says
 		return
 	}
-	v.stale = stale
+	v.stale, v.lease = stale, clientv3.LeaseID(kv.Lease)
+	if lease, live := f.memberLease[member]; live && lease != v.lease {
+		// Not its member's write (that comes after its key, under its
+		// lease): the verdict it replaced stands until the member writes
+		// it back.
+		f.rejects.warn(time.Now(), kv.Key, fmt.Sprintf("written under lease %x, not its member's (%x)", kv.Lease, lease))
+		return
+	}
+	if !f.roomFor(target, member) {
+		f.rejects.warn(time.Now(), kv.Key, fmt.Sprintf("%d verdicts held already, of targets not watched here or members not live", f.held))
+		return
+	}
 	f.setVerdict(target, member, v)
 }
 
 // del removes one key from the view. Called with f.mu held.
 func (f *Fleet) del(member, target string) {
 	if target == "" {
-		if i, found := slices.BinarySearch(f.members, member); found {
-			f.members = slices.Delete(f.members, i, i+1)
-		}
+		f.dropMember(member)
 		return
 	}
 	f.dropVerdict(target, member)

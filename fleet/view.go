@@ -22,7 +22,8 @@ type View struct {
 // ProberView is one current prober of a target and its verdict.
 type ProberView struct {
 	Member string
-	// HasVerdict false: it abstains (just assigned, or gone).
+	// HasVerdict false: it abstains (just assigned, or gone; a verdict
+	// that does not count, written under another lease, is none).
 	HasVerdict bool
 	State      health.State
 	Since      time.Time
@@ -40,7 +41,7 @@ func (t *Target) View() View {
 		Leads: t.Leads(), Quorum: f.cfg.quorumOf(len(t.probers))}
 	for _, m := range t.probers {
 		p := ProberView{Member: m}
-		if verdict, ok := f.verdicts[t.id][m]; ok {
+		if verdict, ok := f.counted(t.id, m); ok {
 			p.HasVerdict, p.State, p.Since, p.Reason, p.Detail, p.RTT = true, verdict.State, verdict.Since, verdict.Reason, verdict.Detail, verdict.RTT
 		}
 		v.Probers = append(v.Probers, p)

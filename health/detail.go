@@ -191,3 +191,8 @@ func statusList(ranges []statusRange) string {
 	}
 	return strings.Join(parts, " or ")
 }
+
+// CleanDetail makes a detail or check name read from elsewhere (a fleet
+// peer's verdict) what a local probe's would be: one printable line of at
+// most MaxDetail bytes.
+func CleanDetail(s string) string { return capDetail(s) }

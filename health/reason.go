@@ -7,11 +7,14 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/miekg/dns"
 )
 
-// Failure reasons. They form a small fixed set (plus "status NNN" for HTTP)
+// Failure reasons. They form a small fixed set (plus "status_NNN" for HTTP and "rcode_NAME" for DNS)
 // so that they can be metric label values.
 const (
 	ReasonTimeout     = "timeout"
@@ -60,4 +63,33 @@ func reasonFor(err error) string {
 		return ReasonTLS
 	}
 	return ReasonError
+}
+
+// knownReasons are the fixed reasons, for KnownReason.
+var knownReasons = map[string]bool{
+	ReasonTimeout: true, ReasonRefused: true, ReasonReset: true, ReasonUnreachable: true, ReasonTLS: true,
+	ReasonProtocol: true, ReasonMismatch: true, ReasonSlow: true, ReasonCertExpiry: true,
+	ReasonNotServing: true, ReasonLoss: true, ReasonJitter: true, ReasonError: true,
+}
+
+// KnownReason reports whether s is a reason a probe of this version can
+// give: a fixed one, "status_NNN" (an HTTP status code) or "rcode_NAME"
+// (a DNS rcode), so that one read from elsewhere (a fleet peer's verdict)
+// can be trusted as a metric label and a log word.
+func KnownReason(s string) bool {
+	if knownReasons[s] {
+		return true
+	}
+	if code, found := strings.CutPrefix(s, "status_"); found {
+		n, err := strconv.Atoi(code)
+		return err == nil && n >= 100 && n <= 599 && strconv.Itoa(n) == code
+	}
+	if name, found := strings.CutPrefix(s, "rcode_"); found {
+		for _, known := range dns.RcodeToString {
+			if name == strings.ToLower(known) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/failover-dns/failover"
 	"github.com/failover-dns/failover/e2e/etcdtest"
 	"github.com/failover-dns/failover/e2e/replicas"
+	"github.com/failover-dns/failover/fleet"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/miekg/dns"
 	"go.uber.org/goleak"
@@ -40,6 +42,26 @@ const (
 	// loose for a loaded 2-core machine.
 	detection = 5 * time.Second
 )
+
+// memberSpace is where the members' keys are (the default prefix, see
+// the README's key layout): PREFIX/LAYOUT/m/MEMBER/live and
+// PREFIX/LAYOUT/m/MEMBER/v/TARGET.
+const memberSpace = "/failover/" + fleet.Layout + "/m/"
+
+func memberKey(name string) string { return memberSpace + name + "/live" }
+
+func verdictKey(member, target string) string { return memberSpace + member + "/v/" + target }
+
+// liveKeys are the member keys among kvs.
+func liveKeys(kvs []*mvccpb.KeyValue) []*mvccpb.KeyValue {
+	var out []*mvccpb.KeyValue
+	for _, kv := range kvs {
+		if strings.HasSuffix(string(kv.Key), "/live") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
 
 // startEtcd runs an embedded etcd until the test ends.
 func startEtcd(t *testing.T, opts etcdtest.Options) *etcdtest.Server {

@@ -101,8 +101,8 @@ func waitMembers(t *testing.T, etcd *etcdtest.Server, n int) {
 		t.Fatal(err)
 	}
 	wait.For(t, 10*time.Second, 50*time.Millisecond, fmt.Sprintf("%d members in etcd", n), func() bool {
-		resp, err := client.Get(t.Context(), "/failover/v1/members/", clientPrefix())
-		return err == nil && len(resp.Kvs) == n
+		resp, err := client.Get(t.Context(), memberSpace, clientPrefix())
+		return err == nil && len(liveKeys(resp.Kvs)) == n
 	})
 }
 

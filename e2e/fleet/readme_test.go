@@ -57,8 +57,8 @@ func TestReadmeFleetExamples(t *testing.T) {
 		}
 		member := fieldAfter(t, corefile, "member")
 		wait.For(t, 10*time.Second, 50*time.Millisecond, "the member to join and publish verdicts", func() bool {
-			m, err1 := client.Get(context.Background(), "/failover/v1/members/"+member)
-			v, err2 := client.Get(context.Background(), "/failover/v1/verdicts/", clientPrefix())
+			m, err1 := client.Get(context.Background(), memberKey(member))
+			v, err2 := client.Get(context.Background(), memberSpace+member+"/v/", clientPrefix())
 			return err1 == nil && err2 == nil && len(m.Kvs) == 1 && len(v.Kvs) > 0
 		})
 		for _, name := range poolNames(corefile) {

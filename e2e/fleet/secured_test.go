@@ -9,6 +9,7 @@ import (
 	"github.com/failover-dns/failover/e2e/etcdtest"
 	"github.com/failover-dns/failover/e2e/replicas"
 	"github.com/failover-dns/failover/internal/wait"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TestFleetSecured: etcd over TLS, asking for client certificates, with
@@ -36,8 +37,8 @@ func TestFleetSecured(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait.For(t, 10*time.Second, 50*time.Millisecond, "three members", func() bool {
-		resp, err := client.Get(context.Background(), "/failover/v1/members/", clientPrefix())
-		return err == nil && len(resp.Kvs) == 3
+		resp, err := client.Get(context.Background(), memberSpace, clientPrefix())
+		return err == nil && len(liveKeys(resp.Kvs)) == 3
 	})
 	waitProbers(t, b.primary, 2, 10*time.Second)
 	b.primary.Close()
@@ -54,6 +55,72 @@ func TestFleetSecured(t *testing.T) {
 	for _, r := range append(rs, d) {
 		if strings.Contains(r.Log(), password) {
 			t.Errorf("Replica %s logged the password", r.Name)
+		}
+	}
+}
+
+// TestFleetConfinedByRoles: each replica with a user of its own whose role
+// (the README's etcd roles) grants read on PREFIX/v2/ and readwrite on its
+// own member space only: the fleet works (joins, fails over together), and
+// one replica's credentials cannot write another member's keys, nor a key
+// of a member whose name begins with its own.
+func TestFleetConfinedByRoles(t *testing.T) {
+	const password = "s3cret-Pa55word"
+	etcd := startEtcd(t, etcdtest.Options{})
+	if err := etcd.EnableAuth("/failover/", "fleet", password); err != nil {
+		t.Fatal(err)
+	}
+	root, err := etcd.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, name := range []string{"a", "b", "c"} {
+		role := "failover-" + name
+		own := memberSpace + name + "/"
+		steps := []func() error{
+			func() error { _, err := root.RoleAdd(ctx, role); return err },
+			func() error {
+				_, err := root.RoleGrantPermission(ctx, role, "/failover/v2/", clientv3.GetPrefixRangeEnd("/failover/v2/"), clientv3.PermissionType(clientv3.PermRead))
+				return err
+			},
+			func() error {
+				_, err := root.RoleGrantPermission(ctx, role, own, clientv3.GetPrefixRangeEnd(own), clientv3.PermissionType(clientv3.PermReadWrite))
+				return err
+			},
+			func() error { _, err := root.UserAdd(ctx, name, password); return err },
+			func() error { _, err := root.UserGrantRole(ctx, name, role); return err },
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				t.Fatalf("Role of %s: %v", name, err)
+			}
+		}
+	}
+	b := newPair(t, "127.0.0.21", "127.0.0.22")
+	cf := corefile(etcd.Endpoint(), b, fleetOptions{extra: "credentials {$REPLICA} {$FLEET_PASSWORD}"})
+	rs := start(t, cf, replicas.Options{Env: []string{"FLEET_PASSWORD=" + password}}, "a", "b", "c")
+	waitAnswers(t, rs, host(b.primary), 20*time.Second)
+	wait.For(t, 10*time.Second, 50*time.Millisecond, "three members", func() bool {
+		resp, err := root.Get(ctx, memberSpace, clientPrefix())
+		return err == nil && len(liveKeys(resp.Kvs)) == 3
+	})
+	waitProbers(t, b.primary, 2, 10*time.Second)
+
+	a, err := etcd.NewClient("a", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{memberKey("b"), verdictKey("b", "0123"), memberKey("ab"), "/failover/v2/x"} {
+		if _, err := a.Put(ctx, key, `{"state":"down"}`); err == nil {
+			t.Errorf("Member a's credentials wrote %s", key)
+		}
+	}
+	b.primary.Close()
+	waitAnswers(t, rs, host(b.secondary), detection)
+	for _, r := range rs {
+		if strings.Contains(r.Log(), "permission denied") {
+			t.Errorf("Replica %s was denied something it needs:\n%s", r.Name, r.Log())
 		}
 	}
 }

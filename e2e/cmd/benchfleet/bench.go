@@ -254,14 +254,22 @@ func (b *bench) settle() (int, error) {
 		return 0, err
 	}
 	want := int64(probers * (b.o.targets + 2)) // the kill pair's two targets too
+	// count counts the member keys (suffix "/live") or the verdicts
+	// (infix "/v/") under the default prefix (see the README's key layout).
 	count := func(what string) int64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		resp, err := client.Get(ctx, "/failover/v1/"+what+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		resp, err := client.Get(ctx, memberSpace, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 		if err != nil {
 			return -1
 		}
-		return resp.Count
+		var n int64
+		for _, kv := range resp.Kvs {
+			if what == "members" && strings.HasSuffix(string(kv.Key), "/live") || what == "verdicts" && strings.Contains(string(kv.Key), "/v/") {
+				n++
+			}
+		}
+		return n
 	}
 	deadline := time.Now().Add(3 * time.Minute)
 	var quiet time.Time

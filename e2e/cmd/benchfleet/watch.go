@@ -10,12 +10,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/failover-dns/failover/fleet"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// verdictKeys is where the fleet keeps its verdicts (the default prefix).
-const verdictKeys = "/failover/v1/verdicts/"
+// memberSpace is where the fleet's members keep their keys and verdicts
+// (the default prefix): PREFIX/LAYOUT/m/MEMBER/v/TARGET for a verdict.
+const memberSpace = "/failover/" + fleet.Layout + "/m/"
 
 // changeLog watches the verdicts and sorts every write by what it
 // changed, to say why the steady state writes when it does.
@@ -38,10 +40,13 @@ type storedVerdict struct {
 func watchChanges(client *clientv3.Client) *changeLog {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &changeLog{cancel: cancel, counts: map[string]int{}}
-	ch := client.Watch(ctx, verdictKeys, clientv3.WithPrefix(), clientv3.WithPrevKV())
+	ch := client.Watch(ctx, memberSpace, clientv3.WithPrefix(), clientv3.WithPrevKV())
 	l.wg.Go(func() {
 		for resp := range ch {
 			for _, ev := range resp.Events {
+				if !strings.Contains(string(ev.Kv.Key), "/v/") {
+					continue // a member key
+				}
 				l.note(ev)
 			}
 		}
@@ -109,14 +114,15 @@ var changeNames = map[string]string{
 func verdictsByMember(client *clientv3.Client) (map[string]int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := client.Get(ctx, verdictKeys, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	resp, err := client.Get(ctx, memberSpace, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]int{}
 	for _, kv := range resp.Kvs {
-		k := string(kv.Key)
-		out[k[strings.LastIndexByte(k, '/')+1:]]++
+		if member, _, isVerdict := strings.Cut(strings.TrimPrefix(string(kv.Key), memberSpace), "/v/"); isVerdict {
+			out[member]++
+		}
 	}
 	return out, nil
 }
