@@ -58,6 +58,17 @@ func (c Config) key() string {
 		c.Probers, c.Quorum, c.Lease, c.Username, hashString(c.Password), c.TLSFiles, hashString(c.Secret))
 }
 
+// secretMark lets members tell whether they share the secret without
+// showing it: an HMAC of a fixed text under the secret; "" without one.
+func (c Config) secretMark() string {
+	if c.Secret == "" {
+		return ""
+	}
+	mac := hmac.New(sha256.New, []byte(c.Secret))
+	mac.Write([]byte("failover fleet secret mark"))
+	return hex.EncodeToString(mac.Sum(nil)[:8])
+}
+
 // TargetID is the name a target's spec has in etcd. A spec's ID is a
 // plain digest of everything that makes the probe, header values included:
 // whoever reads etcd could test guesses of a short token against it (ten

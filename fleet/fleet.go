@@ -55,6 +55,9 @@ type Fleet struct {
 	// memberLease: each live member's lease; its verdicts count only
 	// when written under it (see counted).
 	memberLease map[string]clientv3.LeaseID
+	// apart: live members keyed by another secret, and their mark, as
+	// last logged (see keyedApart).
+	apart map[string]string
 	// verdicts: by target, then member; held verdicts, counted or not
 	// (a verdict may arrive before its member's key). held counts them,
 	// bounded by verdictRoom.
@@ -105,6 +108,7 @@ func Acquire(cfg Config) *Fleet {
 		wake:        make(chan struct{}, 1),
 		verdicts:    map[string]map[string]Verdict{},
 		memberLease: map[string]clientv3.LeaseID{},
+		apart:       map[string]string{},
 		targets:     map[string]*Target{},
 		dirty:       map[string]bool{},
 		contact:     time.Now(),

@@ -20,7 +20,7 @@ func testFleet(t *testing.T, me string, members ...string) *Fleet {
 		cfg:  Config{Member: me, Probers: 2, Quorum: Majority, Lease: 2 * time.Second, Prefix: "/failover"},
 		keys: newKeys("/failover"), wake: make(chan struct{}, 1), mode: Joined, members: members,
 		verdicts: map[string]map[string]Verdict{}, targets: map[string]*Target{}, dirty: map[string]bool{},
-		memberLease: map[string]clientv3.LeaseID{},
+		memberLease: map[string]clientv3.LeaseID{}, apart: map[string]string{},
 	}
 	for _, m := range members {
 		f.memberLease[m] = testLease

@@ -145,7 +145,7 @@ func (f *Fleet) register(ctx context.Context, client *clientv3.Client) (clientv3
 	f.granted = grant.ID // until settled: Release revokes it if the session ends first
 	f.mu.Unlock()
 	key := f.keys.member(f.cfg.Member)
-	value := fmt.Sprintf(`{"joined":%q}`, time.Now().UTC().Format(time.RFC3339))
+	value := encodeMember(time.Now(), f.cfg.secretMark())
 	free := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
 	ours := clientv3.Compare(clientv3.LeaseValue(key), "=", previous)
 	unleased := clientv3.Compare(clientv3.LeaseValue(key), "=", 0)
@@ -335,6 +335,7 @@ func (f *Fleet) put(kv *mvccpb.KeyValue, stale bool) {
 // del removes one key from the view. Called with f.mu held.
 func (f *Fleet) del(member, target string) {
 	if target == "" {
+		delete(f.apart, member)
 		f.dropMember(member)
 		return
 	}

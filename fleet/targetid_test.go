@@ -3,10 +3,14 @@ package fleet
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/failover-dns/failover/health"
+	"github.com/failover-dns/failover/internal/logtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // tokenSpec is a target whose check sends a four-digit token in a header.
@@ -69,5 +73,39 @@ func TestWatchNamesTargetsWithTheSecret(t *testing.T) {
 	defer tg.Release()
 	if want := f.cfg.TargetID(spec); tg.ID() != want || tg.ID() == spec.ID() {
 		t.Errorf("Target ID %s, want the keyed %s (the spec's plain ID is %s)", tg.ID(), want, spec.ID())
+	}
+}
+
+// TestFleetLeavesOutMembersKeyedApart: a live member whose key says it
+// names targets under another secret (or none) is left out of the fleet,
+// with one warning, and counts again once it shares the secret.
+func TestFleetLeavesOutMembersKeyedApart(t *testing.T) {
+	logged := logtest.Capture(t)
+	f := testFleet(t, "z", "z")
+	f.cfg.Secret = "9f1c2e7a4b6d8e0f1a3c5e7b"
+	same := encodeMember(time.Now(), f.cfg.secretMark())
+	other := encodeMember(time.Now(), Config{Secret: f.cfg.Secret + "x"}.secretMark())
+	none := encodeMember(time.Now(), "")
+	f.apply([]*clientv3.Event{putEvent(f.keys.member("a"), same, 7), putEvent(f.keys.member("b"), other, 8),
+		putEvent(f.keys.member("c"), none, 9), putEvent(f.keys.member("d"), "not json", 10)})
+	f.apply([]*clientv3.Event{putEvent(f.keys.member("b"), other, 8)}) // again: no second warning
+	if got := f.Members(); !slices.Equal(got, []string{"a", "z"}) {
+		t.Errorf("Members %v, want a z (b, c and d keyed apart)", got)
+	}
+	out := logged.String()
+	for _, m := range []string{`"b"`, `"c"`} {
+		if n := strings.Count(out, "member "+m+" names targets under another fleet secret"); n != 1 {
+			t.Errorf("Want one warning for member %s, got %d:\n%s", m, n, out)
+		}
+	}
+	if !strings.Contains(out, `member "d" has a member key this version does not read`) {
+		t.Errorf("Want a warning for member d, logged:\n%s", out)
+	}
+	if strings.Contains(out, f.cfg.Secret) {
+		t.Errorf("The log shows the secret:\n%s", out)
+	}
+	f.apply([]*clientv3.Event{putEvent(f.keys.member("b"), same, 11)})
+	if got := f.Members(); !slices.Equal(got, []string{"a", "b", "z"}) {
+		t.Errorf("Members %v after b took the secret, want a b z", got)
 	}
 }

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -32,10 +33,67 @@ func (f *Fleet) putMember(member string, kv *mvccpb.KeyValue) {
 		f.dropMember(member)
 		return
 	}
+	if mark, ok := decodeMemberMark(kv.Value); !ok || mark != f.cfg.secretMark() {
+		f.keyedApart(member, mark, ok)
+		f.dropMember(member)
+		return
+	}
+	delete(f.apart, member)
 	if i, found := slices.BinarySearch(f.members, member); !found {
 		f.members = slices.Insert(f.members, i, member)
 	}
 	f.memberLease[member] = clientv3.LeaseID(kv.Lease)
+}
+
+// keyedApart notes a live member that names targets under another secret
+// (or none, or its value is unreadable): it is left out of this member's
+// fleet, since it never publishes under the names this one reads, and the
+// replicas that share a secret form a fleet of their own (as during the
+// rollout that adds one). Logged once per member and mark. Called with
+// f.mu held.
+func (f *Fleet) keyedApart(member, mark string, readable bool) {
+	if seen, found := f.apart[member]; found && seen == mark {
+		return
+	}
+	if len(f.apart) >= maxApartMembers {
+		return // a flood of such keys is not remembered, nor logged, one by one
+	}
+	f.apart[member] = mark
+	if !readable {
+		log.Warningf("Fleet: member %q has a member key this version does not read: left out of this member's fleet", member)
+		return
+	}
+	log.Warningf("Fleet: member %q names targets under another fleet secret than this member (or one of the two has none): left out of this member's fleet, the two probe and decide apart; give every replica the same 'secret'", member)
+}
+
+// maxApartMembers bounds the members remembered as keyed apart.
+const maxApartMembers = 1024
+
+// maxMemberValue caps a member key's value before it is decoded.
+const maxMemberValue = 512
+
+// memberValue is a member key's value.
+type memberValue struct {
+	Joined  string `json:"joined"`
+	KeyedBy string `json:"keyed_by,omitempty"` // the secret's mark (see Config.secretMark)
+}
+
+func encodeMember(joined time.Time, mark string) string {
+	b, _ := json.Marshal(memberValue{Joined: joined.UTC().Format(time.RFC3339), KeyedBy: mark})
+	return string(b)
+}
+
+// decodeMemberMark returns the secret mark of a member key's value, and
+// whether the value could be read at all.
+func decodeMemberMark(b []byte) (string, bool) {
+	if len(b) > maxMemberValue {
+		return "", false
+	}
+	var v memberValue
+	if err := json.Unmarshal(b, &v); err != nil {
+		return "", false
+	}
+	return v.KeyedBy, true
 }
 
 // dropMember removes a member from the live ones. Called with f.mu held.

@@ -15,6 +15,7 @@ import (
 
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/failover-dns/failover/events"
+	"github.com/failover-dns/failover/internal/logtest"
 	"github.com/failover-dns/failover/internal/wait"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -177,14 +178,7 @@ func TestNotifiedElsewhere(t *testing.T) {
 
 // Headers are sent; neither their values nor the URL's secrets are logged.
 func TestHeadersSentNotLogged(t *testing.T) {
-	var logged bytes.Buffer
-	var logMu sync.Mutex
-	clog.SetOutput(writerFunc(func(p []byte) (int, error) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		return logged.Write(p)
-	}))
-	t.Cleanup(clog.Discard)
+	logged := logtest.Capture(t)
 	r := newReceiver(t, func(int) int { return http.StatusForbidden })
 	u := strings.Replace(r.srv.URL, "http://", "http://user:pa55word@", 1) + "/hook?key=qu3ry-secret"
 	n, l := start(t, Config{URL: u, Headers: []Header{{"Authorization", "Bearer s3cret-token"}, {"X-Team", "dns"}}})
@@ -198,9 +192,7 @@ func TestHeadersSentNotLogged(t *testing.T) {
 	if h.Get("Authorization") != "Bearer s3cret-token" || h.Get("X-Team") != "dns" || reqs[0].query != "key=qu3ry-secret" {
 		t.Errorf("Request headers %v, query %q", h, reqs[0].query)
 	}
-	logMu.Lock()
 	out := logged.String()
-	logMu.Unlock()
 	for _, secret := range []string{"s3cret-token", "pa55word", "qu3ry-secret", "user"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("The log holds the secret %q:\n%s", secret, out)
@@ -210,10 +202,6 @@ func TestHeadersSentNotLogged(t *testing.T) {
 		t.Errorf("The log does not name %s and the status:\n%s", n.Label(), out)
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func TestRetriedThenDelivered(t *testing.T) {
 	for _, code := range []int{http.StatusInternalServerError, http.StatusTooManyRequests} {
