@@ -23,7 +23,7 @@ import (
 // are local: a real etcd on the example's endpoint (https, asking for
 // client certificates, auth on with the role the README shows), the TLS
 // files the example names in the directory it loads from, the password
-// from FLEET_PASSWORD. The member joins, publishes its verdicts, and every
+// from FLEET_PASSWORD, the secret from FLEET_SECRET. The member joins, publishes its verdicts, and every
 // pool name gets answers for A, AAAA, MX and TXT over UDP and TCP.
 func TestReadmeFleetExamples(t *testing.T) {
 	if !netns.Own(t) {
@@ -44,6 +44,7 @@ func TestReadmeFleetExamples(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Setenv("FLEET_PASSWORD", password)
+		t.Setenv("FLEET_SECRET", "example-secret-0123456789")
 		t.Chdir(dir) // the example names its TLS files relative to the directory CoreDNS runs in
 
 		inst, err := test.CoreDNSServer(corefile)
