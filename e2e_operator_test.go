@@ -144,3 +144,42 @@ func TestOverridesFile(t *testing.T) {
 	os.Remove(overrides)
 	s.waitAnswer(t, name, dns.TypeA, 5*time.Second, "127.0.0.1", "127.0.0.2")
 }
+
+// TestEveryTargetDrainedAllDown: a pool whose every target is drained has
+// no target up, so its all_down policy answers: the fallback addresses, or
+// SERVFAIL.
+func TestEveryTargetDrainedAllDown(t *testing.T) {
+	_, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2")
+	overrides := filepath.Join(t.TempDir(), "overrides")
+	pool := func(name, allDown string) string {
+		return `
+		pool ` + name + ` {
+			target 127.0.0.1
+			target 127.0.0.2 priority 2
+			check tcp://` + name + `:` + port + `
+			interval 200ms
+			all_down ` + allDown + `
+		}`
+	}
+	s := startCoreDNS(t, `example.org:0 {
+	failover {
+		overrides `+overrides+` 100ms`+pool("fallback.example.org", "fallback 192.0.2.99")+pool("fail.example.org", "servfail")+`
+	}
+}`)
+	for _, name := range []string{"fallback.example.org.", "fail.example.org."} {
+		waitAllUp(t, name, "127.0.0.1", "127.0.0.2")
+	}
+	s.waitAnswer(t, "fallback.example.org.", dns.TypeA, time.Second, "127.0.0.1")
+	if err := os.WriteFile(overrides, []byte("* 127.0.0.* drain maintenance\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.waitAnswer(t, "fallback.example.org.", dns.TypeA, 5*time.Second, "192.0.2.99")
+	waitFor(t, 5*time.Second, "SERVFAIL over UDP and TCP from the drained servfail pool", func() bool {
+		for _, proto := range []string{"udp", "tcp"} {
+			if r, err := s.query(proto, "fail.example.org.", dns.TypeA); err != nil || r.Rcode != dns.RcodeServerFailure {
+				return false
+			}
+		}
+		return true
+	})
+}
