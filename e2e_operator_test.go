@@ -3,8 +3,12 @@ package failover_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/failover-dns/failover"
 
 	"github.com/miekg/dns"
 )
@@ -182,4 +186,57 @@ func TestEveryTargetDrainedAllDown(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestOverridesFIFODoesNotBlockShutdown: an overrides file replaced by a
+// FIFO is refused (the drain stays in force) and CoreDNS still shuts down
+// at once.
+func TestOverridesFIFODoesNotBlockShutdown(t *testing.T) {
+	_, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2")
+	overrides := filepath.Join(t.TempDir(), "overrides")
+	if err := os.WriteFile(overrides, []byte("www.example.org 127.0.0.1 drain\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := failover.CaptureLog(t)
+	s := startCoreDNS(t, `example.org:0 {
+	failover {
+		overrides `+overrides+` 100ms
+		pool www.example.org {
+			target 127.0.0.1
+			target 127.0.0.2
+			check tcp://www.example.org:`+port+`
+			interval 200ms
+		}
+	}
+}`)
+	// A reader blocked on the FIFO (the defect) would block the stop in
+	// the test's cleanup: release it first (cleanups run last in, first out).
+	release := func() {
+		if w, err := os.OpenFile(overrides, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+	}
+	t.Cleanup(release)
+	waitAllUp(t, "www.example.org.", "127.0.0.1", "127.0.0.2")
+	s.waitAnswer(t, "www.example.org.", dns.TypeA, time.Second, "127.0.0.2")
+	os.Remove(overrides)
+	if err := syscall.Mkfifo(overrides, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the FIFO to be refused", func() bool {
+		return strings.Contains(logs.String(), "not a regular file")
+	})
+	s.waitAnswer(t, "www.example.org.", dns.TypeA, time.Second, "127.0.0.2")
+	stopped := make(chan struct{})
+	go func() {
+		s.stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		release()
+		<-stopped
+		t.Fatal("CoreDNS did not shut down within 10 s with a FIFO as its overrides file")
+	}
 }
