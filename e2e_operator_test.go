@@ -3,8 +3,12 @@ package failover_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/failover-dns/failover"
 
 	"github.com/miekg/dns"
 )
@@ -143,4 +147,96 @@ func TestOverridesFile(t *testing.T) {
 	// Removing the file lifts every override.
 	os.Remove(overrides)
 	s.waitAnswer(t, name, dns.TypeA, 5*time.Second, "127.0.0.1", "127.0.0.2")
+}
+
+// TestEveryTargetDrainedAllDown: a pool whose every target is drained has
+// no target up, so its all_down policy answers: the fallback addresses, or
+// SERVFAIL.
+func TestEveryTargetDrainedAllDown(t *testing.T) {
+	_, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2")
+	overrides := filepath.Join(t.TempDir(), "overrides")
+	pool := func(name, allDown string) string {
+		return `
+		pool ` + name + ` {
+			target 127.0.0.1
+			target 127.0.0.2 priority 2
+			check tcp://` + name + `:` + port + `
+			interval 200ms
+			all_down ` + allDown + `
+		}`
+	}
+	s := startCoreDNS(t, `example.org:0 {
+	failover {
+		overrides `+overrides+` 100ms`+pool("fallback.example.org", "fallback 192.0.2.99")+pool("fail.example.org", "servfail")+`
+	}
+}`)
+	for _, name := range []string{"fallback.example.org.", "fail.example.org."} {
+		waitAllUp(t, name, "127.0.0.1", "127.0.0.2")
+	}
+	s.waitAnswer(t, "fallback.example.org.", dns.TypeA, time.Second, "127.0.0.1")
+	if err := os.WriteFile(overrides, []byte("* 127.0.0.* drain maintenance\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.waitAnswer(t, "fallback.example.org.", dns.TypeA, 5*time.Second, "192.0.2.99")
+	waitFor(t, 5*time.Second, "SERVFAIL over UDP and TCP from the drained servfail pool", func() bool {
+		for _, proto := range []string{"udp", "tcp"} {
+			if r, err := s.query(proto, "fail.example.org.", dns.TypeA); err != nil || r.Rcode != dns.RcodeServerFailure {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestOverridesFIFODoesNotBlockShutdown: an overrides file replaced by a
+// FIFO is refused (the drain stays in force) and CoreDNS still shuts down
+// at once.
+func TestOverridesFIFODoesNotBlockShutdown(t *testing.T) {
+	_, port := startBackends(t, nil, "127.0.0.1", "127.0.0.2")
+	overrides := filepath.Join(t.TempDir(), "overrides")
+	if err := os.WriteFile(overrides, []byte("www.example.org 127.0.0.1 drain\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := failover.CaptureLog(t)
+	s := startCoreDNS(t, `example.org:0 {
+	failover {
+		overrides `+overrides+` 100ms
+		pool www.example.org {
+			target 127.0.0.1
+			target 127.0.0.2
+			check tcp://www.example.org:`+port+`
+			interval 200ms
+		}
+	}
+}`)
+	// A reader blocked on the FIFO (the defect) would block the stop in
+	// the test's cleanup: release it first (cleanups run last in, first out).
+	release := func() {
+		if w, err := os.OpenFile(overrides, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+	}
+	t.Cleanup(release)
+	waitAllUp(t, "www.example.org.", "127.0.0.1", "127.0.0.2")
+	s.waitAnswer(t, "www.example.org.", dns.TypeA, time.Second, "127.0.0.2")
+	os.Remove(overrides)
+	if err := syscall.Mkfifo(overrides, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the FIFO to be refused", func() bool {
+		return strings.Contains(logs.String(), "not a regular file")
+	})
+	s.waitAnswer(t, "www.example.org.", dns.TypeA, time.Second, "127.0.0.2")
+	stopped := make(chan struct{})
+	go func() {
+		s.stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		release()
+		<-stopped
+		t.Fatal("CoreDNS did not shut down within 10 s with a FIFO as its overrides file")
+	}
 }

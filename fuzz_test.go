@@ -66,3 +66,32 @@ func FuzzServeDNS(f *testing.F) {
 		fo.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), m)
 	})
 }
+
+// FuzzParseOverrides feeds arbitrary overrides files to their parser: it
+// may reject them, never panic, and what it accepts is well formed.
+func FuzzParseOverrides(f *testing.F) {
+	for _, seed := range []string{
+		"www.example.org 192.0.2.1 drain maintenance window\n",
+		"# comment only\n\n",
+		"*.example.org 192.0.2.* down\nwww.example.org 2001:DB8::A up # back\n",
+		"www.example.org 192.0.2.[12] up\nwww.example.org 192.0.2.1 maybe\n",
+		"www.example.org 192.0.2.1\n",
+		"[ 192.0.2.1 drain\n",
+		"www.example.org\t192.0.2.1\tdrain\r\n",
+		"bücher.example.org ::1 drain ünïcode reason\x00\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		set, err := parseOverrides("overrides", data)
+		if err != nil {
+			return
+		}
+		for _, r := range set.rules {
+			if r.action == overrideNone || r.line < 1 {
+				t.Fatalf("Accepted a rule without an action or line: %+v", r)
+			}
+		}
+		set.lookup([]string{"www.example.org."}, "192.0.2.1")
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -90,13 +92,92 @@ func canonicalTarget(pattern string) string {
 	return strings.ToLower(pattern)
 }
 
-// readOverrides reads an overrides file. A missing file means no overrides.
-func readOverrides(file string) ([]byte, error) {
-	data, err := os.ReadFile(file)
+// overridesMaxSize is the largest overrides file read: a file of rules an
+// operator writes is a few kilobytes, and a larger one is refused from its
+// size alone, never read.
+const overridesMaxSize = 1 << 20
+
+// openNonBlocking opens a file for reading without waiting: a FIFO with no
+// writer would block an ordinary open, and the polling loop with it.
+func openNonBlocking(name string) (*os.File, error) {
+	return os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+}
+
+// checkOverridesInfo refuses what is not an overrides file: anything but a
+// regular file (a FIFO would block its reader, a device never ends), and a
+// file above overridesMaxSize.
+func checkOverridesInfo(file string, info os.FileInfo) error {
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("%q is a %s, not a regular file: name a regular file (write it to a temporary file, then rename it over this name)", file, fileKind(info.Mode()))
+	}
+	if info.Size() > overridesMaxSize {
+		return fmt.Errorf("%q is %d bytes, more than the %d an overrides file may hold: keep only the rules in force", file, info.Size(), overridesMaxSize)
+	}
+	return nil
+}
+
+// fileKind names a kind of file that is not regular, for an error.
+func fileKind(mode os.FileMode) string {
+	switch {
+	case mode.IsDir():
+		return "directory"
+	case mode&os.ModeNamedPipe != 0:
+		return "named pipe (FIFO)"
+	case mode&os.ModeSocket != 0:
+		return "socket"
+	case mode&os.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
+}
+
+// statOverrides returns what the overrides file is, nil when it does not
+// exist, or an error when it is not a file to read.
+func statOverrides(file string) (os.FileInfo, error) {
+	info, err := os.Stat(file)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	return data, err
+	if err != nil {
+		return nil, err
+	}
+	return info, checkOverridesInfo(file, info)
+}
+
+// readOverrides reads an overrides file opened with open, and returns what
+// it was when read (nil: it does not exist, which means no overrides). The
+// file is checked again once open, since it may have been replaced since
+// statOverrides looked, and at most overridesMaxSize bytes are read.
+func readOverrides(file string, open func(string) (*os.File, error)) (os.FileInfo, []byte, error) {
+	f, err := open(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkOverridesInfo(file, info); err != nil {
+		return nil, nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, overridesMaxSize+1))
+	if err == nil && len(data) > overridesMaxSize {
+		err = fmt.Errorf("%q grew past the %d bytes an overrides file may hold while it was read", file, overridesMaxSize)
+	}
+	return info, data, err
+}
+
+// sameFile reports whether two looks at the overrides file (nil: absent)
+// found the same version of it: the same inode, size and modification time.
+func sameFile(a, b os.FileInfo) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
 }
 
 // parseOverrides parses an overrides file's contents. The error names every
@@ -137,20 +218,59 @@ func parseOverrides(file string, data []byte) (*overrideSet, error) {
 }
 
 // overridesFile watches an overrides file and applies it to the pools.
+//
+// A changed file is applied only once two consecutive polls read the same
+// contents: a file rewritten in place (truncated, then written, as 'cat >
+// file' does) is read half-written by a poll that falls in between, and
+// applying that would lift overrides for an interval. A writer that takes
+// longer than an interval is still seen in parts; writing a temporary file
+// and renaming it over the name never is.
 type overridesFile struct {
 	file     string
 	interval time.Duration
 	current  atomic.Pointer[overrideSet]
-	badSum   [sha256.Size]byte // the malformed contents last reported
-	pools    []string          // every pool name of the server block, for warnings
+	pools    []string                       // every pool name of the server block, for warnings
+	open     func(string) (*os.File, error) // nil: openNonBlocking
+
+	// Owned by the polling goroutine (and load, before it starts):
+	seen    os.FileInfo       // the file as last read (nil: absent)
+	seenSum [sha256.Size]byte // the contents last read
+	pending bool              // seenSum awaits a second read that agrees before it is applied
+	badSum  [sha256.Size]byte // the malformed contents last reported
+	lastErr string            // the read error last logged, so that a repeated one is logged once
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-// watch polls the file until ctx ends. Changed contents are applied;
-// malformed contents are logged once, with their line numbers, and the last
-// good state stays in force.
+// load reads and parses the file when the Corefile loads, and puts it in
+// force. The error names the file and what is wrong with it.
+func (o *overridesFile) load() error {
+	if _, err := statOverrides(o.file); err != nil {
+		return fmt.Errorf("overrides file: %v", err)
+	}
+	info, data, err := readOverrides(o.file, o.opener())
+	if err != nil {
+		return fmt.Errorf("overrides file: %v", err)
+	}
+	set, err := parseOverrides(o.file, data)
+	if err != nil {
+		return fmt.Errorf("overrides file is malformed: %v", err)
+	}
+	o.seen, o.seenSum = info, set.sum
+	o.current.Store(set)
+	return nil
+}
+
+func (o *overridesFile) opener() func(string) (*os.File, error) {
+	if o.open != nil {
+		return o.open
+	}
+	return openNonBlocking
+}
+
+// watch polls the file every interval until ctx ends, and calls apply
+// when a changed file was put in force.
 func (o *overridesFile) watch(ctx context.Context, apply func()) {
 	tick := time.NewTicker(o.interval)
 	defer tick.Stop()
@@ -160,25 +280,72 @@ func (o *overridesFile) watch(ctx context.Context, apply func()) {
 			return
 		case <-tick.C:
 		}
-		data, err := readOverrides(o.file)
-		if err != nil {
-			log.Errorf("Overrides file %s not read, the previous state stays in force: %v", o.file, err)
-			continue
+		if o.poll() {
+			apply()
 		}
-		sum := sha256.Sum256(data)
-		if sum == o.current.Load().sum || sum == o.badSum {
-			continue
-		}
-		set, err := parseOverrides(o.file, data)
-		if err != nil {
-			o.badSum = sum
-			log.Errorf("Overrides file not applied, the previous state stays in force: %v", err)
-			continue
-		}
-		o.current.Store(set)
-		log.Infof("Overrides file %s applied: %d rules", o.file, len(set.rules))
-		o.warnUnmatched(set)
-		apply()
+	}
+}
+
+// poll looks at the file once and reports whether it put new contents in
+// force: contents that differ from those in force and that the previous
+// poll read too. An unchanged file (same inode, size and modification time)
+// is not read again, unless contents await that second read. Errors are
+// logged once each, and malformed contents once, with their line numbers;
+// the state in force stays.
+func (o *overridesFile) poll() bool {
+	data, err := o.readChanged()
+	if err != nil {
+		o.report(err)
+		return false
+	}
+	o.lastErr = ""
+	if data == nil && !o.pending {
+		return false // unchanged
+	}
+	sum := sha256.Sum256(data)
+	confirmed := o.pending && sum == o.seenSum
+	o.seenSum = sum
+	o.pending = sum != o.current.Load().sum && sum != o.badSum
+	if !confirmed || !o.pending {
+		return false
+	}
+	o.pending = false
+	set, err := parseOverrides(o.file, data)
+	if err != nil {
+		o.badSum = sum
+		log.Errorf("Overrides file not applied, the previous state stays in force: %v", err)
+		return false
+	}
+	o.current.Store(set)
+	log.Infof("Overrides file %q applied: %d rules", o.file, len(set.rules))
+	o.warnUnmatched(set)
+	return true
+}
+
+// readChanged reads the file when it changed since it was last read, or
+// when contents await their second read: nil when it did not (an absent or
+// empty file reads as empty, not nil).
+func (o *overridesFile) readChanged() ([]byte, error) {
+	info, err := statOverrides(o.file)
+	if err != nil || (!o.pending && sameFile(info, o.seen)) {
+		return nil, err
+	}
+	info, data, err := readOverrides(o.file, o.opener())
+	if err != nil {
+		return nil, err
+	}
+	o.seen = info
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
+}
+
+// report logs a read error, unless it is the one logged last.
+func (o *overridesFile) report(err error) {
+	if msg := err.Error(); msg != o.lastErr {
+		o.lastErr = msg
+		log.Errorf("Overrides file not read, the previous state stays in force: %v", err)
 	}
 }
 

@@ -192,9 +192,10 @@ func (c *poolConfig) allDownAnswer(states []targetState, fam int) *answer {
 	switch {
 	case c.allDown == allDownServfail:
 		return &answer{result: resultServfail}
-	case c.allDown == allDownNodata, len(live) == 0:
+	case c.allDown == allDownNodata:
 		return &answer{result: resultNodata}
 	case c.allDown == allDownFallback:
+		// Also when every target is drained: no target is up then either.
 		if len(c.fallback[fam]) == 0 {
 			return &answer{result: resultNodata}
 		}
@@ -203,6 +204,10 @@ func (c *poolConfig) allDownAnswer(states []targetState, fam int) *answer {
 			a.weights = append(a.weights, 1)
 		}
 		return a
+	case len(live) == 0:
+		// Every target drained: best_tier and all may answer only targets
+		// that are not drained, so they have nothing to answer.
+		return &answer{result: resultNodata}
 	case c.startDown && !passed:
 		// Nothing is answered from a target before it passed a probe:
 		// resolvers try another server during these first moments.

@@ -151,6 +151,39 @@ func TestChooseStartupDownNeverServesUnprobed(t *testing.T) {
 	}
 }
 
+// TestChooseEveryTargetDrained: with every target drained no target is
+// up, so all_down decides: fallback answers its addresses, servfail
+// SERVFAIL, nodata NODATA; best_tier and all, which may answer only targets
+// that are not drained, have nothing to answer and give NODATA.
+func TestChooseEveryTargetDrained(t *testing.T) {
+	fallback := net.ParseIP("192.0.2.99").To4()
+	for _, tc := range []struct {
+		mode       allDownPolicy
+		startDown  bool
+		wantResult int
+		wantIPs    []string
+	}{
+		{allDownFallback, false, resultFailOpen, []string{"192.0.2.99"}},
+		{allDownFallback, true, resultFailOpen, []string{"192.0.2.99"}},
+		{allDownServfail, false, resultServfail, nil},
+		{allDownNodata, false, resultNodata, nil},
+		{allDownBestTier, false, resultNodata, nil},
+		{allDownAll, false, resultNodata, nil},
+		{allDownBestTier, true, resultNodata, nil},
+	} {
+		c := testConfig(1, 2)
+		c.allDown, c.startDown = tc.mode, tc.startDown
+		c.fallback[v4] = []net.IP{fallback}
+		st := states(health.Up, health.Down)
+		st[0].forced, st[1].forced = overrideDrain, overrideDrain
+		a, _ := choose(c, st, v4, time.Now(), nil)
+		if a.result != tc.wantResult || !slices.Equal(addrs(a), tc.wantIPs) {
+			t.Errorf("all_down %s (startup down %v), every target drained: result %d with %v, want result %d with %v",
+				tc.mode, tc.startDown, a.result, addrs(a), tc.wantResult, tc.wantIPs)
+		}
+	}
+}
+
 // TestPoolRepublishesWhenHoldEnds: publish sets a timer on the injected
 // clock for the end of the hold-down, and the answer moves back then.
 func TestPoolRepublishesWhenHoldEnds(t *testing.T) {

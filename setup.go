@@ -253,15 +253,9 @@ func parseOverridesProperty(c *caddy.Controller, f *Failover) error {
 		}
 		o.interval = d
 	}
-	data, err := readOverrides(o.file)
-	if err != nil {
-		return c.Errf("overrides file: %v", err)
+	if err := o.load(); err != nil {
+		return c.Err(err.Error())
 	}
-	set, err := parseOverrides(o.file, data)
-	if err != nil {
-		return c.Errf("overrides file is malformed: %v", err)
-	}
-	o.current.Store(set)
 	f.overrides = o
 	return nil
 }

@@ -152,3 +152,73 @@ func TestConcurrentAppend(t *testing.T) {
 		t.Errorf("Since(0, 0) returned %d events, not 1 to %d in order", len(events), writers*each)
 	}
 }
+
+// bigEvent is an answer_changed event of a pool of n targets.
+func bigEvent(n int) Event {
+	e := Event{Type: TypeAnswerChanged, Pool: "big.example.org.", Family: "A"}
+	for i := range n {
+		e.Old = append(e.Old, fmt.Sprintf("192.0.%d.%d", i/256, i%256))
+	}
+	e.New = e.Old[1:]
+	return e
+}
+
+// TestLogBoundedByBytes: large events evict the oldest past the byte
+// budget, well before the count bound, and the newest event is kept even
+// when it alone exceeds the budget.
+func TestLogBoundedByBytes(t *testing.T) {
+	big := bigEvent(1000)
+	size := EstimatedSize(big)
+	if size < 2*1000*len("192.0.0.0") {
+		t.Fatalf("EstimatedSize of an event with 2,000 addresses is %d bytes, less than their text", size)
+	}
+	budget := 10*size + 4096 // ten large events, and room for a few small ones
+	l := NewLogSized(1000, budget, nil)
+	for range 300 {
+		l.Append(big)
+		if held := l.HeldBytes(); held > budget {
+			t.Fatalf("After %d events the Log holds %d bytes, over its budget of %d", l.Last(), held, budget)
+		}
+	}
+	events, oldest := l.Since(0, 0)
+	if len(events) != 10 || oldest != 291 || !slices.Equal(ids(events), span(291, 300)) {
+		t.Errorf("A budget of 10 large events holds %v (oldest %d), want 291 to 300", ids(events), oldest)
+	}
+	small := Event{Type: TypeTargetUp, Pool: "web", Target: "192.0.2.1"}
+	appendN(l, 5)
+	if events, _ := l.Since(0, 0); len(events) != 15 || events[0].ID != 291 {
+		t.Errorf("Small events after large ones: held %v, want the 10 large ones kept and 5 more", ids(events))
+	}
+	if EstimatedSize(small) >= size/100 {
+		t.Errorf("A small event is estimated at %d bytes, a large one at %d", EstimatedSize(small), size)
+	}
+
+	tiny := NewLogSized(10, size/2, nil)
+	tiny.Append(small)
+	tiny.Append(big)
+	if events, oldest := tiny.Since(0, 0); len(events) != 1 || events[0].ID != 2 || oldest != 2 {
+		t.Errorf("An event larger than the budget: held %v (oldest %d), want it alone", ids(events), oldest)
+	}
+	tiny.Append(small)
+	if events, _ := tiny.Since(0, 0); !slices.Equal(ids(events), []uint64{3}) || tiny.HeldBytes() > size/2 {
+		t.Errorf("After it: held %v in %d bytes, want only the newest", ids(events), tiny.HeldBytes())
+	}
+}
+
+// TestLogCountBoundWithBytes: small events are still bounded by count,
+// across wraps, with the byte count following what is held.
+func TestLogCountBoundWithBytes(t *testing.T) {
+	l := NewLogSized(5, 1<<20, nil)
+	appendN(l, 23)
+	events, oldest := l.Since(0, 0)
+	if !slices.Equal(ids(events), span(19, 23)) || oldest != 19 {
+		t.Errorf("Count bound 5 after 23 events: %v (oldest %d), want 19 to 23", ids(events), oldest)
+	}
+	want := 0
+	for _, e := range events {
+		want += EstimatedSize(e)
+	}
+	if l.HeldBytes() != want {
+		t.Errorf("HeldBytes = %d, want %d, the sum over the events held", l.HeldBytes(), want)
+	}
+}
