@@ -54,7 +54,7 @@ func TestParseFleetSecretInvalid(t *testing.T) {
 		"secret a " + fleetSecret:      "secret takes one word, or 'file' and a file name (2 words given)",
 		"secret file " + twoLines:      "fleet secret file " + twoLines + " holds more than one line: put the secret alone on its first line",
 		"secret file " + big:           "holds 12000 bytes, more than the 4096 allowed",
-		"secret file " + fifo:          "is not a regular file (a FIFO)",
+		"secret file " + fifo:          "is a named pipe (FIFO), not a regular file",
 		"secret file " + dir + "/none": "no such file or directory",
 		"secret " + fleetSecret + "\nsecret " + fleetSecret: "Testfile:4 - Error during parsing: 'secret' is given twice in this fleet block (first at line 3): keep one",
 		"secrets " + fleetSecret:                            "unknown fleet property 'secrets' (did you mean 'secret'?)",

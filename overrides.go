@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path"
@@ -15,8 +14,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/failover-dns/failover/internal/smallfile"
 )
 
 // overrideAction is what an operator forces on a target.
@@ -97,38 +97,19 @@ func canonicalTarget(pattern string) string {
 // size alone, never read.
 const overridesMaxSize = 1 << 20
 
-// openNonBlocking opens a file for reading without waiting: a FIFO with no
-// writer would block an ordinary open, and the polling loop with it.
-func openNonBlocking(name string) (*os.File, error) {
-	return os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-}
-
 // checkOverridesInfo refuses what is not an overrides file: anything but a
-// regular file (a FIFO would block its reader, a device never ends), and a
-// file above overridesMaxSize.
+// regular file of at most overridesMaxSize (see smallfile.Check).
 func checkOverridesInfo(file string, info os.FileInfo) error {
-	if !info.Mode().IsRegular() {
-		return fmt.Errorf("%q is a %s, not a regular file: name a regular file (write it to a temporary file, then rename it over this name)", file, fileKind(info.Mode()))
-	}
-	if info.Size() > overridesMaxSize {
-		return fmt.Errorf("%q is %d bytes, more than the %d an overrides file may hold: keep only the rules in force", file, info.Size(), overridesMaxSize)
+	if err := smallfile.Check(info, overridesMaxSize); err != nil {
+		return overridesFileError(file, err)
 	}
 	return nil
 }
 
-// fileKind names a kind of file that is not regular, for an error.
-func fileKind(mode os.FileMode) string {
-	switch {
-	case mode.IsDir():
-		return "directory"
-	case mode&os.ModeNamedPipe != 0:
-		return "named pipe (FIFO)"
-	case mode&os.ModeSocket != 0:
-		return "socket"
-	case mode&os.ModeDevice != 0:
-		return "device"
-	}
-	return "special file"
+// overridesFileError says what to do about a file that is no overrides file.
+func overridesFileError(file string, err error) error {
+	return fmt.Errorf("%q %v: name a regular file of at most %d bytes, with only the rules in force (write it to a temporary file, then rename it over this name)",
+		file, err, overridesMaxSize)
 }
 
 // statOverrides returns what the overrides file is, nil when it does not
@@ -145,9 +126,7 @@ func statOverrides(file string) (os.FileInfo, error) {
 }
 
 // readOverrides reads an overrides file opened with open, and returns what
-// it was when read (nil: it does not exist, which means no overrides). The
-// file is checked again once open, since it may have been replaced since
-// statOverrides looked, and at most overridesMaxSize bytes are read.
+// it was when read (nil: it does not exist, which means no overrides).
 func readOverrides(file string, open func(string) (*os.File, error)) (os.FileInfo, []byte, error) {
 	f, err := open(file)
 	if errors.Is(err, os.ErrNotExist) {
@@ -157,18 +136,11 @@ func readOverrides(file string, open func(string) (*os.File, error)) (os.FileInf
 		return nil, nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
+	info, data, err := smallfile.ReadOpened(f, overridesMaxSize)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, overridesFileError(file, err)
 	}
-	if err := checkOverridesInfo(file, info); err != nil {
-		return nil, nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(f, overridesMaxSize+1))
-	if err == nil && len(data) > overridesMaxSize {
-		err = fmt.Errorf("%q grew past the %d bytes an overrides file may hold while it was read", file, overridesMaxSize)
-	}
-	return info, data, err
+	return info, data, nil
 }
 
 // sameFile reports whether two looks at the overrides file (nil: absent)
@@ -230,7 +202,7 @@ type overridesFile struct {
 	interval time.Duration
 	current  atomic.Pointer[overrideSet]
 	pools    []string                       // every pool name of the server block, for warnings
-	open     func(string) (*os.File, error) // nil: openNonBlocking
+	open     func(string) (*os.File, error) // nil: smallfile.Open
 
 	// Owned by the polling goroutine (and load, before it starts):
 	seen    os.FileInfo       // the file as last read (nil: absent)
@@ -266,7 +238,7 @@ func (o *overridesFile) opener() func(string) (*os.File, error) {
 	if o.open != nil {
 		return o.open
 	}
-	return openNonBlocking
+	return smallfile.Open
 }
 
 // watch polls the file every interval until ctx ends, and calls apply

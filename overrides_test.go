@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+
+	"github.com/failover-dns/failover/internal/smallfile"
 )
 
 // countingOverrides is an overrides file watcher whose opens of the file
@@ -22,7 +24,7 @@ func countingOverrides(t *testing.T, file string) (*overridesFile, *atomic.Int32
 	o := &overridesFile{file: file, interval: time.Second}
 	o.open = func(name string) (*os.File, error) {
 		opens.Add(1)
-		return openNonBlocking(name)
+		return smallfile.Open(name)
 	}
 	return o, opens
 }
@@ -198,7 +200,7 @@ func TestOverridesOversizedRefused(t *testing.T) {
 	if n := opens.Load() - loaded; n != 0 {
 		t.Errorf("An oversized file was opened %d times, want never", n)
 	}
-	want := fmt.Sprintf("%q is %d bytes", file, size)
+	want := fmt.Sprintf("%q holds %d bytes, more than the 1048576 allowed", file, size)
 	if n := strings.Count(logs.String(), want); n != 1 {
 		t.Errorf("Logged %d times %q over 3 polls, want once:\n%s", n, want, logs)
 	}

@@ -31,7 +31,7 @@ func TestParseStatusTokenFile(t *testing.T) {
 		t.Fatalf("Token file: want the token read, got %v", err)
 	}
 	for file, want := range map[string]string{
-		fifo: "Testfile:3 - Error during parsing: status token file: " + fifo + " is not a regular file (a FIFO): give a regular file holding the token",
+		fifo: "Testfile:3 - Error during parsing: status token file: " + fifo + " is a named pipe (FIFO), not a regular file: give a regular file holding the token",
 		big:  "holds 5000 bytes, more than the 4096 allowed",
 	} {
 		_, err := parse(caddy.NewTestController("dns", corefile(file)))

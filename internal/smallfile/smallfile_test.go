@@ -23,8 +23,8 @@ func TestRead(t *testing.T) {
 		t.Errorf("Read(small) = %q, %v; want its contents", data, err)
 	}
 	for name, want := range map[string]string{
-		big: "holds 65 bytes, more than the 64 allowed", dir: "not a regular file (a directory)",
-		fifo: "not a regular file (a FIFO)", filepath.Join(dir, "none"): "no such file",
+		big: "holds 65 bytes, more than the 64 allowed", dir: "is a directory, not a regular file",
+		fifo: "is a named pipe (FIFO), not a regular file", filepath.Join(dir, "none"): "no such file",
 	} {
 		done := make(chan error, 1)
 		go func() { _, err := Read(name, 64); done <- err }()
