@@ -136,7 +136,7 @@ func run(binary string, dnsPort int, once bool) error {
 		return nil
 	}
 	// The ready plugin says when every target has its first verdict.
-	if err := waitReady(ctx, readyPort, 20*time.Second); err != nil {
+	if err := waitReady(ctx, statusURL, readyPort, 20*time.Second); err != nil {
 		return errOr(ctx, err)
 	}
 	if err := step("All backends up:", demobackend.IPs[0]); err != nil {
@@ -229,20 +229,58 @@ func waitFor(ctx context.Context, server, want string, limit time.Duration) ([]s
 	return nil, fmt.Errorf("no answer %s within %s (last %v, %v)", want, limit, got, err)
 }
 
-func waitReady(ctx context.Context, port int, limit time.Duration) error {
-	url := fmt.Sprintf("http://127.0.0.1:%d/ready", port)
+// waitReady waits until CoreDNS is ready: every target has a verdict (the
+// status API says so, quietly), then the ready plugin agrees. Asking /ready
+// itself every few milliseconds would log "Plugins not ready" at each ask,
+// and bury the failover under them on a newcomer's first screen.
+func waitReady(ctx context.Context, statusURL string, readyPort int, limit time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if resp, err := client.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if everyTargetJudged(client, statusURL) && isReady(client, readyPort) {
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("CoreDNS not ready within %s", limit)
+}
+
+// everyTargetJudged reports whether the status API gives every target of
+// every pool a state.
+func everyTargetJudged(client *http.Client, statusURL string) bool {
+	resp, err := client.Get(statusURL)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Pools []struct {
+			Targets []struct {
+				State string `json:"state"`
+			} `json:"targets"`
+		} `json:"pools"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body) != nil || len(body.Pools) == 0 {
+		return false
+	}
+	for _, p := range body.Pools {
+		for _, t := range p.Targets {
+			if t.State == "unknown" || t.State == "" {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isReady reports whether the ready plugin answers 200.
+func isReady(client *http.Client, port int) bool {
+	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/ready", port))
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // prefixWriter copies a child's output to ours, line by line, with a prefix,
