@@ -1,5 +1,5 @@
-// Package status serves what failover decided, read-only: a JSON API (and,
-// later, a page and an event stream) on a listener of its own. It knows
+// Package status serves what failover decided, read-only: a JSON API, a
+// page and an event stream on a listener of its own. It knows
 // nothing of DNS or of how the numbers are made: a Source provides them.
 package status
 
