@@ -211,20 +211,6 @@ func (f *Fleet) Release() {
 // Member is this replica's name in the fleet.
 func (f *Fleet) Member() string { return f.cfg.Member }
 
-// Mode returns how the member decides now.
-func (f *Fleet) Mode() Mode {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.mode
-}
-
-// Members returns the live members as this one sees them.
-func (f *Fleet) Members() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.members)
-}
-
 // Watch returns the fleet's view of the target spec probes, shared by every
 // pool of the process that has it. steersByRTT: the caller's answers follow
 // the target's RTT (policy fastest, slow_rtt), so its probers republish

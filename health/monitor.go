@@ -274,16 +274,6 @@ func (m *Monitor) drop(demanding bool) {
 	}
 }
 
-// NextProbe returns when the next scheduled probe round is due; the zero
-// time while the monitor is idle (no reference asks for probing, see
-// Standby): no round is scheduled.
-func (m *Monitor) NextProbe() time.Time {
-	if !m.probing.Load() {
-		return time.Time{}
-	}
-	return time.Unix(0, m.nextDue.Load())
-}
-
 // EarliestChange returns the earliest moment the monitor's state could
 // change, counting the confirmations already under way: the next scheduled
 // round before the first verdict; otherwise that round plus the fast rounds
