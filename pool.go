@@ -340,7 +340,7 @@ func (c *poolConfig) slowExit() time.Duration { return c.slowRTT * 8 / 10 }
 
 // slowDetail says in words whether a target is slow, and why.
 func (c *poolConfig) slowDetail(s targetState) string {
-	rtt := roundRTT(s.rtt)
+	rtt := rttForMessage(s.rtt)
 	if s.slow {
 		return fmt.Sprintf("slow: smoothed RTT %s is over slow_rtt %s (slow until below %s); answered only when no other UP target of its tier is",
 			rtt, c.slowRTT, c.slowExit())

@@ -156,11 +156,12 @@ func (p *pool) steering(i int) string {
 	slowest := mem.chosen[slowestOf(p.states, mem.chosen)]
 	m, than := p.margin, p.states[slowest].rtt
 	return fmt.Sprintf("fastest: not answered; it takes over from %s (smoothed RTT %s) when its own (%s) is at least %d %% and %s lower for %d rounds in a row (%d so far)",
-		p.targets[slowest].label, roundRTT(than), roundRTT(s.rtt), m.percent, m.min, m.rounds, mem.streak[i])
+		p.targets[slowest].label, rttForMessage(than), rttForMessage(s.rtt), m.percent, m.min, m.rounds, mem.streak[i])
 }
 
-// roundRTT rounds a smoothed RTT for a message.
-func roundRTT(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
+// rttForMessage rounds a smoothed RTT for a message (not health.roundRTT,
+// a round's sample).
+func rttForMessage(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
 
 // tierOf returns the priority tier target i belongs to.
 func (c *poolConfig) tierOf(i int) []int {
