@@ -13,14 +13,6 @@ import (
 // notifyProperties are the properties of a notify block.
 var notifyProperties = []string{"events", "header", "timeout", "format", "queue"}
 
-// eventTypes are the event types a notify block can select.
-var eventTypes = []string{
-	events.TypeTargetUp, events.TypeTargetDown, events.TypeAnswerChanged,
-	events.TypeAllDownEngaged, events.TypeAllDownCleared, events.TypeOverrideApplied,
-	events.TypeOverrideLifted, events.TypeHoldStarted, events.TypeHoldEnded, events.TypeSlowStarted, events.TypeSlowEnded,
-	events.TypeConfigLoaded,
-}
-
 const (
 	minNotifyTimeout = 100 * time.Millisecond
 	maxNotifyQueue   = 1_000_000
@@ -86,11 +78,11 @@ func warnPlainCredentials(c *caddy.Controller, line int, cfg notify.Config) {
 func parseNotifyEvents(c *caddy.Controller) ([]string, error) {
 	args := c.RemainingArgs()
 	if len(args) == 0 {
-		return nil, c.Errf("events takes one or more event types: write e.g. 'events target_down target_up', from %s", oneOf(eventTypes))
+		return nil, c.Errf("events takes one or more event types: write e.g. 'events target_down target_up', from %s", oneOf(events.Types))
 	}
 	for _, a := range args {
-		if !slices.Contains(eventTypes, a) {
-			return nil, c.Errf("unknown event type '%s'%s: write event types from %s", a, didYouMean(a, eventTypes), oneOf(eventTypes))
+		if !slices.Contains(events.Types, a) {
+			return nil, c.Errf("unknown event type '%s'%s: write event types from %s", a, didYouMean(a, events.Types), oneOf(events.Types))
 		}
 	}
 	return args, nil

@@ -38,6 +38,14 @@ const (
 	TypeConfigLoaded = "config_loaded"
 )
 
+// Types lists every event type, in the order above: the one list that
+// configuration (notify's events) and documentation check against.
+var Types = []string{
+	TypeTargetUp, TypeTargetDown, TypeAnswerChanged, TypeAllDownEngaged, TypeAllDownCleared,
+	TypeOverrideApplied, TypeOverrideLifted, TypeHoldStarted, TypeHoldEnded, TypeSlowStarted, TypeSlowEnded,
+	TypeConfigLoaded,
+}
+
 // Event is one thing that happened. The producer sets Type and the fields
 // its type uses; Log.Append sets ID and, unless the producer did, Time.
 //
