@@ -9,6 +9,7 @@ import (
 
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/failover-dns/failover/health"
+	"github.com/failover-dns/failover/internal/shared"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -40,7 +41,6 @@ func (m Mode) String() string {
 type Fleet struct {
 	cfg    Config
 	key    string
-	refs   int // guarded by registry
 	keys   keys
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -84,27 +84,25 @@ type Fleet struct {
 	pred *Fleet
 }
 
-type fleetRegistry struct {
-	sync.Mutex
-	fleets map[string]*Fleet
-}
-
-var registry = fleetRegistry{fleets: map[string]*Fleet{}}
+// fleets holds the running fleets by configuration (see Config.key).
+var fleets shared.Registry[string, *Fleet]
 
 // Acquire returns the running fleet for cfg, starting one if there is none.
 // It never waits for etcd: the session is made in the background. Every
 // Acquire needs a Release.
 func Acquire(cfg Config) *Fleet {
-	registry.Lock()
-	defer registry.Unlock()
-	k := cfg.key()
-	if f := registry.fleets[k]; f != nil {
-		f.refs++
-		return f
-	}
+	f, _ := fleets.Acquire(cfg.key(), func(running shared.View[string, *Fleet]) (*Fleet, error) {
+		return start(cfg, running), nil
+	})
+	return f
+}
+
+// start starts the fleet for cfg, taking the member over from a running
+// fleet of the same member (see sameMember). Called with fleets held.
+func start(cfg Config, running shared.View[string, *Fleet]) *Fleet {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Fleet{
-		cfg: cfg, key: k, refs: 1, keys: newKeys(cfg.Prefix), cancel: cancel,
+		cfg: cfg, key: cfg.key(), keys: newKeys(cfg.Prefix), cancel: cancel,
 		wake:        make(chan struct{}, 1),
 		verdicts:    map[string]map[string]Verdict{},
 		memberLease: map[string]clientv3.LeaseID{},
@@ -113,10 +111,9 @@ func Acquire(cfg Config) *Fleet {
 		dirty:       map[string]bool{},
 		contact:     time.Now(),
 	}
-	if pred := registry.sameMember(cfg); pred != nil {
+	if pred, found := running.Find(sameMember(cfg)); found {
 		f.takeOver(pred)
 	}
-	registry.fleets[k] = f
 	exportMode(f.mode)
 	f.wg.Go(func() { f.run(ctx) })
 	f.wg.Go(func() { f.publishLoop(ctx) })
@@ -145,16 +142,10 @@ func (f *Fleet) revoke(leases []clientv3.LeaseID) {
 	}
 }
 
-// sameMember returns the running fleet of the member cfg names under the
-// same prefix, if any: the one a reload that changed the fleet line
-// replaces. Called with registry held.
-func (r *fleetRegistry) sameMember(cfg Config) *Fleet {
-	for _, f := range r.fleets {
-		if f.cfg.Member == cfg.Member && f.cfg.Prefix == cfg.Prefix {
-			return f
-		}
-	}
-	return nil
+// sameMember matches the running fleet of the member cfg names under the
+// same prefix: the one a reload that changed the fleet line replaces.
+func sameMember(cfg Config) func(string, *Fleet) bool {
+	return func(_ string, f *Fleet) bool { return f.cfg.Member == cfg.Member && f.cfg.Prefix == cfg.Prefix }
 }
 
 // takeOver makes f the member pred was, so that a reload that changes the
@@ -178,17 +169,10 @@ func (f *Fleet) takeOver(pred *Fleet) {
 
 // Release drops one reference; the last one leaves the fleet (revoking the
 // lease, so that peers take over at once) and waits for its goroutines.
-func (f *Fleet) Release() {
-	registry.Lock()
-	f.refs--
-	last := f.refs == 0
-	if last {
-		delete(registry.fleets, f.key)
-	}
-	registry.Unlock()
-	if !last {
-		return
-	}
+func (f *Fleet) Release() { fleets.Release(f.key, (*Fleet).stop) }
+
+// stop leaves the fleet: the last Release's.
+func (f *Fleet) stop() {
 	f.cancel()
 	f.wg.Wait()
 	f.holds.Wait()
@@ -200,11 +184,11 @@ func (f *Fleet) Release() {
 		client.Close() // it lived in the fleet's context, which is over
 	}
 	f.revoke(leases)
-	registry.Lock()
-	if len(registry.fleets) == 0 {
-		forgetMode()
-	}
-	registry.Unlock()
+	fleets.Do(func(running shared.View[string, *Fleet]) {
+		if running.Len() == 0 {
+			forgetMode()
+		}
+	})
 	log.Infof("Fleet: member %s left", f.cfg.Member)
 }
 

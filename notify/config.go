@@ -14,6 +14,7 @@ package notify
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
@@ -95,10 +96,10 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// equal reports whether two configurations (with defaults) deliver the same.
-func (c Config) equal(o Config) bool {
-	return c.URL == o.URL && slices.Equal(c.Events, o.Events) && slices.Equal(c.Headers, o.Headers) &&
-		c.Timeout == o.Timeout && c.Format == o.Format && c.Queue == o.Queue && c.Backoff == o.Backoff
+// key identifies a configuration (with defaults): two with one key deliver
+// the same. Every field is in it.
+func (c Config) key() string {
+	return fmt.Sprintf("%q %q %q %s %q %d %s", c.URL, c.Events, c.Headers, c.Timeout, c.Format, c.Queue, c.Backoff)
 }
 
 // Redact returns the URL as logs, errors and metrics show it: its scheme and
