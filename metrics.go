@@ -2,10 +2,10 @@ package failover
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/failover-dns/failover/health"
+	"github.com/failover-dns/failover/internal/shared"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -86,36 +86,32 @@ var (
 // or a target's metric series. Old and new generations overlap during a
 // reload, so a series is deleted only when the last user lets go of it;
 // pools and targets removed from the Corefile then vanish from /metrics.
-var series = struct {
-	sync.Mutex
-	refs map[seriesKey]int
-}{refs: map[seriesKey]int{}}
+var series shared.Registry[seriesKey, struct{}]
 
 type seriesKey struct{ pool, target string }
 
 func acquireSeries(p *pool) {
-	series.Lock()
-	defer series.Unlock()
-	series.refs[seriesKey{pool: p.name}]++
+	use := func(shared.View[seriesKey, struct{}]) (struct{}, error) { return struct{}{}, nil }
+	series.Acquire(seriesKey{pool: p.name}, use)
 	for _, t := range p.targets {
-		series.refs[seriesKey{pool: p.name, target: t.label}]++
+		series.Acquire(seriesKey{pool: p.name, target: t.label}, use)
 	}
 }
 
+// releaseSeries lets go of p's series; the last user deletes them, before
+// anyone can use them again (see shared.Registry.ReleaseLocked).
 func releaseSeries(p *pool) {
-	series.Lock()
-	defer series.Unlock()
 	for _, t := range p.targets {
-		if release(seriesKey{pool: p.name, target: t.label}) {
+		series.ReleaseLocked(seriesKey{pool: p.name, target: t.label}, func(struct{}) {
 			labels := prometheus.Labels{"pool": p.name, "target": t.label}
 			targetUp.DeletePartialMatch(labels)
 			targetRTT.DeletePartialMatch(labels)
 			targetSlow.DeletePartialMatch(labels)
 			transitionsTotal.DeletePartialMatch(labels)
 			targetOverride.DeletePartialMatch(labels)
-		}
+		})
 	}
-	if release(seriesKey{pool: p.name}) {
+	series.ReleaseLocked(seriesKey{pool: p.name}, func(struct{}) {
 		labels := prometheus.Labels{"pool": p.name}
 		targetUp.DeletePartialMatch(labels)
 		targetRTT.DeletePartialMatch(labels)
@@ -126,17 +122,7 @@ func releaseSeries(p *pool) {
 		answersTotal.DeletePartialMatch(labels)
 		allDownTotal.DeletePartialMatch(labels)
 		targetOverride.DeletePartialMatch(labels)
-	}
-}
-
-// release drops one reference and reports whether it was the last.
-func release(k seriesKey) bool {
-	series.refs[k]--
-	if series.refs[k] > 0 {
-		return false
-	}
-	delete(series.refs, k)
-	return true
+	})
 }
 
 // answerCounters caches a pool's answers_total series for one server, so

@@ -85,6 +85,28 @@ func (r *Registry[K, V]) Release(key K, destroy func(V)) bool {
 	return last
 }
 
+// ReleaseLocked is Release with destroy called before the registry is
+// unlocked: for a destroy that is quick and must not interleave with the
+// next Acquire of the same key (deleting metric series that a new user
+// would otherwise see deleted after it made them again).
+func (r *Registry[K, V]) ReleaseLocked(key K, destroy func(V)) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.entries[key]
+	if e == nil {
+		return false
+	}
+	e.refs--
+	if e.refs > 0 {
+		return false
+	}
+	delete(r.entries, key)
+	if destroy != nil {
+		destroy(e.value)
+	}
+	return true
+}
+
 // Do calls fn with the registry locked, for a decision that must not
 // interleave with Acquire (say, forgetting what the last value exported).
 func (r *Registry[K, V]) Do(fn func(View[K, V])) {

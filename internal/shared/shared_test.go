@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 type thing struct {
@@ -99,5 +100,38 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if r.Len() != 0 || made.Load() != destroyed.Load() {
 		t.Errorf("After every release: %d held, %d made, %d destroyed; want none held, as many destroyed as made", r.Len(), made.Load(), destroyed.Load())
+	}
+}
+
+// TestReleaseLockedDestroysBeforeTheNextAcquire: a destroy under the lock
+// is over before anyone can make the key's value again.
+func TestReleaseLockedDestroysBeforeTheNextAcquire(t *testing.T) {
+	var r Registry[string, *thing]
+	mk := func(View[string, *thing]) (*thing, error) { return &thing{name: "a"}, nil }
+	a, _ := r.Acquire("a", mk)
+	r.Acquire("a", mk)
+	if r.ReleaseLocked("a", func(th *thing) { th.destroyed.Add(1) }) || a.destroyed.Load() != 0 {
+		t.Fatal("The first of two releases destroyed the value")
+	}
+	inside := make(chan struct{})
+	proceed := make(chan struct{})
+	done := make(chan bool)
+	go func() {
+		done <- r.ReleaseLocked("a", func(th *thing) { close(inside); <-proceed; th.destroyed.Add(1) })
+	}()
+	<-inside
+	acquired := make(chan *thing)
+	go func() { v, _ := r.Acquire("a", mk); acquired <- v }()
+	select {
+	case <-acquired:
+		t.Fatal("Acquire went ahead while the last release was destroying")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(proceed)
+	if !<-done {
+		t.Error("The last ReleaseLocked did not report it")
+	}
+	if v := <-acquired; v == a || a.destroyed.Load() != 1 {
+		t.Errorf("After the destroy: want a new value and the old destroyed once, got same=%v destroyed %d", v == a, a.destroyed.Load())
 	}
 }
