@@ -20,19 +20,16 @@ func TestEventsOnceDuringReload(t *testing.T) {
 		p := newPool(c, nil, clk)
 		dropSeries(t, p)
 		f := &Failover{pools: []*pool{p}}
-		f.gen = &generation{seq: generations.Add(1), handlers: []*Failover{f}}
-		started.Lock()
-		started.gens[f.gen] = true
-		started.Unlock()
+		f.gen = books.New()
+		f.gen.Handlers = []*Failover{f}
+		books.Enter(f.gen, false)
 		return f, p
 	}
 	oldF, oldP := handler()
 	newF, newP := handler()
 	t.Cleanup(func() {
-		started.Lock()
-		delete(started.gens, oldF.gen)
-		delete(started.gens, newF.gen)
-		started.Unlock()
+		books.Leave(oldF.gen)
+		books.Leave(newF.gen)
 		muteOlder()
 	})
 	muteOlder()
@@ -54,9 +51,7 @@ func TestEventsOnceDuringReload(t *testing.T) {
 		t.Errorf("Both configurations heard the target go down: %d events, want 1", n)
 	}
 
-	started.Lock()
-	delete(started.gens, newF.gen) // the newer configuration failed and was swept
-	started.Unlock()
+	books.Leave(newF.gen) // the newer configuration failed and was swept
 	muteOlder()
 	from = eventLog.Last()
 	clk.advance(time.Second)

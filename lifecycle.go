@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"github.com/coredns/caddy"
 	"github.com/failover-dns/failover/fleet"
 	"github.com/failover-dns/failover/health"
+	"github.com/failover-dns/failover/internal/reload"
 	"github.com/failover-dns/failover/status"
 )
 
@@ -21,18 +21,10 @@ import (
 // acquired. Sweeps run when a reload fails (OnRestartFailed of the
 // instance that keeps running) and whenever a generation starts, which
 // catches a failed reload of a Corefile that had no failover before.
-type generation struct {
-	handlers []*Failover
-	// listed: caddy listed the instance when the generation started. A
-	// generation never listed (one built by a test controller) is never swept.
-	listed bool
-	// running counts its started handlers; guarded by started.
-	running int
-	// seq orders generations: the newest configuration has the highest.
-	seq uint64
-}
+type generation = reload.Generation[*Failover]
 
-var generations atomic.Uint64
+// books are the process's generations.
+var books reload.Books[*Failover]
 
 type generationKey struct{}
 
@@ -41,17 +33,10 @@ func generationOf(c *caddy.Controller) *generation {
 	if g, ok := c.Get(generationKey{}).(*generation); ok {
 		return g
 	}
-	g := &generation{seq: generations.Add(1)}
+	g := books.New()
 	c.Set(generationKey{}, g)
 	return g
 }
-
-// started holds the generations with a started handler: the running
-// configuration, and during a reload the one replacing it.
-var started = struct {
-	sync.Mutex
-	gens map[*generation]bool
-}{gens: map[*generation]bool{}}
 
 // listedGenerations returns the generations of the instances caddy lists.
 func listedGenerations() map[*generation]bool {
@@ -69,21 +54,9 @@ func listedGenerations() map[*generation]bool {
 // sweep stops every started generation whose instance caddy dropped.
 func sweep() error {
 	listed := listedGenerations()
-	started.Lock()
-	var dead []*generation
-	for g := range started.gens {
-		if g.listed && !listed[g] {
-			dead = append(dead, g)
-			delete(started.gens, g)
-		}
-	}
-	var live []*Failover
-	for g := range started.gens {
-		live = append(live, g.handlers...)
-	}
-	started.Unlock()
+	dead, live := books.Sweep(func(g *generation) bool { return listed[g] })
 	for _, g := range dead {
-		for _, f := range g.handlers {
+		for _, f := range g.Handlers {
 			f.OnShutdown()
 		}
 	}
@@ -114,7 +87,7 @@ func (f *Failover) OnStartup() error {
 	if f.started {
 		return nil
 	}
-	f.gen.enter()
+	f.enterGeneration()
 	// Before the pools start, so that their first events are sent.
 	f.startNotifiers()
 	muteOlder()
@@ -137,17 +110,12 @@ func (f *Failover) OnStartup() error {
 	return nil
 }
 
-// enter records that a handler of the generation started (nil: a test
-// controller's, never swept).
-func (g *generation) enter() {
-	if g == nil {
-		return
+// enterGeneration records that a handler of f's generation started (none:
+// a test controller's, never swept).
+func (f *Failover) enterGeneration() {
+	if f.gen != nil {
+		books.Enter(f.gen, listedGenerations()[f.gen])
 	}
-	started.Lock()
-	defer started.Unlock()
-	g.listed = g.listed || listedGenerations()[g]
-	started.gens[g] = true
-	g.running++
 }
 
 // startPools joins the fleet, if any, and starts the pools, each taking
@@ -199,11 +167,7 @@ func (f *Failover) OnShutdown() error {
 	f.stopNotifiers()
 	f.started = false
 	if f.gen != nil {
-		started.Lock()
-		if f.gen.running--; f.gen.running == 0 {
-			delete(started.gens, f.gen)
-		}
-		started.Unlock()
+		books.Leave(f.gen)
 	}
 	return nil
 }
@@ -248,16 +212,9 @@ func (f *Failover) monitorSet() map[targetSource]bool {
 // previous returns the running handler of another generation for the same
 // server block: the one this handler replaces on a reload.
 func (f *Failover) previous() *Failover {
-	var candidates []*Failover
-	started.Lock()
-	for g := range started.gens {
-		for _, h := range g.handlers {
-			if g != f.gen && h.block == f.block {
-				candidates = append(candidates, h)
-			}
-		}
-	}
-	started.Unlock() // before taking a handler's lock: OnStartup takes them the other way round
+	// The books are unlocked before a handler's lock is taken: OnStartup
+	// takes them the other way round.
+	candidates := books.Others(f.gen, func(h *Failover) bool { return h.block == f.block })
 	for _, h := range candidates {
 		if h.isStarted() {
 			return h
@@ -272,30 +229,14 @@ func (f *Failover) isStarted() bool {
 	return f.started
 }
 
-// newestGeneration returns the newest started generation and every
-// started one.
-func newestGeneration() (*generation, []*generation) {
-	started.Lock()
-	defer started.Unlock()
-	var newest *generation
-	all := make([]*generation, 0, len(started.gens))
-	for g := range started.gens {
-		all = append(all, g)
-		if newest == nil || g.seq > newest.seq {
-			newest = g
-		}
-	}
-	return newest, all
-}
-
 // muteOlder lets only the newest configuration's pools record events: during
 // a reload both configurations hear the same probe rounds, and each event
 // must be recorded (and notified) once. A failed reload's sweep calls it
 // again, which gives the running configuration its voice back.
 func muteOlder() {
-	newest, all := newestGeneration()
+	newest, all := books.Newest()
 	for _, g := range all {
-		for _, h := range g.handlers {
+		for _, h := range g.Handlers {
 			for _, p := range h.pools {
 				p.muted.Store(g != newest)
 			}
@@ -307,11 +248,11 @@ func muteOlder() {
 // generation: what the status listener shows, even while a reload overlaps
 // two configurations.
 func newestHandlers() []*Failover {
-	newest, _ := newestGeneration()
+	newest, _ := books.Newest()
 	if newest == nil {
 		return nil
 	}
-	return newest.handlers
+	return newest.Handlers
 }
 
 // poolNamed returns the handler's pool of that name, or nil (also for a nil handler).
@@ -335,7 +276,7 @@ func (f *Failover) fleetConflict() error {
 	if f.fleet == nil || f.gen == nil {
 		return nil
 	}
-	for _, h := range f.gen.handlers {
+	for _, h := range f.gen.Handlers {
 		if h != f && h.fleet != nil && h.fleet.Conflicts(*f.fleet) {
 			return fmt.Errorf("server blocks %s and %s give member %s of the fleet under %s different fleet lines: give every server block of a replica the same fleet line",
 				h.block, f.block, f.fleet.Member, f.fleet.Prefix)

@@ -52,7 +52,7 @@ func setup(c *caddy.Controller) error {
 	// Probing starts in OnStartup, never here: a reload that fails after
 	// setup never calls OnShutdown, and its goroutines would leak.
 	f.gen = generationOf(c)
-	f.gen.handlers = append(f.gen.handlers, f)
+	f.gen.Handlers = append(f.gen.Handlers, f)
 	c.OnStartup(f.OnStartup)
 	if regions := f.geoRegions(); len(regions) > 0 {
 		c.OnStartup(func() error { warnWithoutGeoIP(c, regions); return nil })

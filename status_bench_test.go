@@ -28,15 +28,10 @@ func BenchmarkStatusFiltered(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("Parsed 100,000 targets in %s", time.Since(start).Round(time.Millisecond))
-	f.gen = &generation{seq: generations.Add(1), handlers: []*Failover{f}}
-	started.Lock()
-	started.gens[f.gen] = true
-	started.Unlock()
-	b.Cleanup(func() {
-		started.Lock()
-		delete(started.gens, f.gen)
-		started.Unlock()
-	})
+	f.gen = books.New()
+	f.gen.Handlers = []*Failover{f}
+	books.Enter(f.gen, false)
+	b.Cleanup(func() { books.Leave(f.gen) })
 	b.ResetTimer()
 	for b.Loop() {
 		if pools := (processStatus{}).Pools("p500.example.org"); len(pools) != 1 || len(pools[0].Targets) != 100 {

@@ -70,7 +70,7 @@ func statusConflict(c *caddy.Controller, f *Failover) error {
 	if f.status == nil {
 		return nil
 	}
-	for _, h := range generationOf(c).handlers {
+	for _, h := range generationOf(c).Handlers {
 		if h.status == nil || h.status.Addr != f.status.Addr {
 			continue
 		}
