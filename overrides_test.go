@@ -29,6 +29,21 @@ func countingOverrides(t *testing.T, file string) (*overridesFile, *atomic.Int32
 	return o, opens
 }
 
+// loadedDrainFile writes an overrides file with one drain and loads it
+// through countingOverrides.
+func loadedDrainFile(t *testing.T) (string, *overridesFile, *atomic.Int32) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "overrides")
+	if err := os.WriteFile(file, []byte("www.example.org 192.0.2.1 drain\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, opens := countingOverrides(t, file)
+	if err := o.load(); err != nil {
+		t.Fatal(err)
+	}
+	return file, o, opens
+}
+
 // targetsWith lists the targets of set's rules, in order.
 func targetsWith(set *overrideSet) []string {
 	var out []string
@@ -92,14 +107,7 @@ func TestOverridesNeverAppliedHalfWritten(t *testing.T) {
 // TestOverridesUnchangedNotReread: a file whose size, modification time
 // and inode have not changed is not opened again.
 func TestOverridesUnchangedNotReread(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "overrides")
-	if err := os.WriteFile(file, []byte("www.example.org 192.0.2.1 drain\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	o, opens := countingOverrides(t, file)
-	if err := o.load(); err != nil {
-		t.Fatal(err)
-	}
+	file, o, opens := loadedDrainFile(t)
 	loaded := opens.Load()
 	for range 5 {
 		o.poll()
@@ -178,14 +186,7 @@ func TestOverridesFIFORefused(t *testing.T) {
 // TestOverridesOversizedRefused: a file above the size cap is refused from
 // its size alone, without being read, with its path and size in the error.
 func TestOverridesOversizedRefused(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "overrides")
-	if err := os.WriteFile(file, []byte("www.example.org 192.0.2.1 drain\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	o, opens := countingOverrides(t, file)
-	if err := o.load(); err != nil {
-		t.Fatal(err)
-	}
+	file, o, opens := loadedDrainFile(t)
 	const size = 300 << 20
 	if err := os.Truncate(file, size); err != nil { // sparse: no 300 MB written
 		t.Fatal(err)
