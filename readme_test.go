@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,17 +17,34 @@ import (
 	"github.com/miekg/dns"
 )
 
-// corefileExamples returns the ~~~ corefile blocks of README.md.
-func corefileExamples(t *testing.T) []string {
+// documentation returns README.md and the guides of docs/, one after the
+// other: every Corefile example in them is run.
+func documentation(t *testing.T) string {
 	t.Helper()
-	data, err := os.ReadFile("README.md")
+	files, err := filepath.Glob("docs/*.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	var all strings.Builder
+	for _, f := range append([]string{"README.md"}, files...) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Write(data)
+		all.WriteString("\n")
+	}
+	return all.String()
+}
+
+// corefileExamples returns the ~~~ corefile blocks of README.md and docs/.
+func corefileExamples(t *testing.T) []string {
+	t.Helper()
+	data := documentation(t)
 	var blocks []string
 	var cur []string
 	in := false
-	for _, line := range strings.Split(string(data), "\n") {
+	for _, line := range strings.Split(data, "\n") {
 		switch {
 		case !in && strings.TrimSpace(line) == "~~~ corefile":
 			in, cur = true, nil

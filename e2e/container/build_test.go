@@ -1,6 +1,6 @@
 // Package container tests the container image that make image builds: its
 // configuration and files as the archive holds them, its CoreDNS started
-// from its own root filesystem as its non-root user, the README's podman
+// from its own root filesystem as its non-root user, the installation guide's podman
 // commands where podman can run containers, and the Dockerfile's
 // agreement with the archive.
 package container

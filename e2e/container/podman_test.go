@@ -11,7 +11,7 @@ import (
 	"github.com/failover-dns/failover/e2e/internal/imagetest"
 )
 
-// TestImageInPodman follows the README's container section with podman:
+// TestImageInPodman follows the installation guide's container section with podman:
 // load the archive, write its Corefile, run its podman run line (on the
 // host network, which is the test's own network namespace), and ask the
 // server. It skips where podman is missing (and CI is not set: .ci/run
@@ -30,12 +30,12 @@ func TestImageInPodman(t *testing.T) {
 	checkFailover(t, "127.0.0.1:53", listeners)
 }
 
-// readmeRunArgs are the arguments of the README container section's
+// readmeRunArgs are the arguments of the installation guide's container section's
 // podman run line, but -d and --name (Start gives them), run in dir (for
 // $PWD) and naming the test's image.
 func readmeRunArgs(t *testing.T, dir string) []string {
 	t.Helper()
-	for _, block := range fenced(readmeSection(t, "### A container image"), "sh") {
+	for _, block := range fenced(installSection(t, "## A container image"), "sh") {
 		for _, line := range strings.Split(block, "\n") {
 			rest, ok := strings.CutPrefix(line, "podman run ")
 			if !ok {
@@ -45,12 +45,12 @@ func readmeRunArgs(t *testing.T, dir string) []string {
 			args := strings.Fields(rest)
 			i := slices.Index(args, "--name")
 			if i < 0 || i+1 >= len(args) || !slices.Contains(args, "-d") {
-				t.Fatalf("The README's podman run line %q: want -d and --name NAME", line)
+				t.Fatalf("The guide's podman run line %q: want -d and --name NAME", line)
 			}
 			args = slices.Delete(args, i, i+2)
 			return slices.DeleteFunc(args, func(a string) bool { return a == "-d" })
 		}
 	}
-	t.Fatal("The README's container section has no podman run line")
+	t.Fatal("The guide's container section has no podman run line")
 	return nil
 }

@@ -16,7 +16,7 @@ import (
 
 // TestImageServesFromItsRootFS starts the image's CoreDNS as a runtime
 // would, without one: chrooted into the image's unpacked files, as its
-// user 65532, with its arguments and working directory, the README's
+// user 65532, with its arguments and working directory, the guide's
 // Corefile mounted where the image expects it, in a network namespace of
 // the test's. It must bind port 53 by the binary's capability alone, keep
 // no other capability, and answer and fail over over UDP and TCP.

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The README's container example: www.example.org is 192.0.2.10 while its
+// The installation guide's container example: www.example.org is 192.0.2.10 while its
 // port 443 accepts connections, else 192.0.2.11. Inside a test's network
 // namespace (netns.Own) both addresses are local.
 const (
@@ -27,17 +27,17 @@ const (
 	checkPort   = "443"
 )
 
-// readmeSection returns the README's text under heading, up to the next
-// heading of the same level or above.
-func readmeSection(t *testing.T, heading string) string {
+// installSection returns the installation guide's text under heading, up
+// to the next heading of the same level or above.
+func installSection(t *testing.T, heading string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(imagetest.RepoRoot, "README.md"))
+	data, err := os.ReadFile(filepath.Join(imagetest.RepoRoot, "docs", "installation.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, rest, found := strings.Cut(string(data), "\n"+heading+"\n")
 	if !found {
-		t.Fatalf("README.md has no %q", heading)
+		t.Fatalf("docs/installation.md has no %q", heading)
 	}
 	level := strings.SplitN(heading, " ", 2)[0] + " "
 	for _, stop := range []string{"\n" + level, "\n" + strings.TrimPrefix(level, "#")} {
@@ -61,9 +61,9 @@ func fenced(section, kind string) []string {
 // readmeCorefile is the container section's Corefile.
 func readmeCorefile(t *testing.T) string {
 	t.Helper()
-	blocks := fenced(readmeSection(t, "### A container image"), "corefile")
+	blocks := fenced(installSection(t, "## A container image"), "corefile")
 	if len(blocks) != 1 {
-		t.Fatalf("The README's container section has %d corefile blocks, want 1", len(blocks))
+		t.Fatalf("The guide's container section has %d corefile blocks, want 1", len(blocks))
 	}
 	return blocks[0]
 }

@@ -10,16 +10,16 @@ import (
 	"testing"
 )
 
-// kubernetesSection is the README's '### Kubernetes' subsection.
+// kubernetesSection is docs/installation.md's '## Kubernetes' section.
 func kubernetesSection(t *testing.T) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(root, "README.md"))
+	data, err := os.ReadFile(filepath.Join(root, "docs", "installation.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sec, ok := strings.Cut(string(data), "\n### Kubernetes\n")
+	_, sec, ok := strings.Cut(string(data), "\n## Kubernetes\n")
 	if !ok {
-		t.Fatal("README.md has no '### Kubernetes'")
+		t.Fatal("docs/installation.md has no '## Kubernetes'")
 	}
 	sec, _, _ = strings.Cut(sec, "\n## ")
 	return sec
@@ -31,26 +31,26 @@ var (
 	secretKey  = regexp.MustCompile(`--from-(?:file|literal)=([a-z0-9-]+)=`)
 )
 
-// TestREADMEKubernetes: the paths of the README's Kubernetes subsection
+// TestREADMEKubernetes: the paths of the installation guide's Kubernetes section
 // exist, its 'kubectl apply -k' commands name every kustomization, and its
 // 'kubectl create secret' makes the keys the manifests read.
 func TestREADMEKubernetes(t *testing.T) {
 	sec := kubernetesSection(t)
 	for _, p := range deployPath.FindAllString(sec, -1) {
 		if _, err := os.Stat(filepath.Join(root, p)); err != nil {
-			t.Errorf("README names %s: %v", p, err)
+			t.Errorf("docs/installation.md names %s: %v", p, err)
 		}
 	}
 	applied := map[string]bool{}
 	for _, m := range applyDir.FindAllStringSubmatch(sec, -1) {
 		if _, err := os.Stat(filepath.Join(root, m[1], "kustomization.yaml")); err != nil {
-			t.Errorf("README: %q: no kustomization there", m[0])
+			t.Errorf("docs/installation.md: %q: no kustomization there", m[0])
 		}
 		applied[m[1]] = true
 	}
 	for _, dir := range []string{"base", "fleet", "clusterdns", "monitoring"} {
 		if !applied["deploy/kubernetes/"+dir] {
-			t.Errorf("README applies no deploy/kubernetes/%s", dir)
+			t.Errorf("docs/installation.md applies no deploy/kubernetes/%s", dir)
 		}
 	}
 	var keys []string
@@ -60,6 +60,6 @@ func TestREADMEKubernetes(t *testing.T) {
 	slices.Sort(keys)
 	want := slices.Sorted(maps.Keys(exampleSecret(t).StringData))
 	if !slices.Equal(keys, want) {
-		t.Errorf("README's 'kubectl create secret' makes keys %q, the manifests read %q", keys, want)
+		t.Errorf("docs/installation.md's 'kubectl create secret' makes keys %q, the manifests read %q", keys, want)
 	}
 }
