@@ -44,7 +44,7 @@ const (
 )
 
 // memberSpace is where the members' keys are (the default prefix, see
-// the README's key layout): PREFIX/LAYOUT/m/MEMBER/live and
+// docs/fleet.md's key layout): PREFIX/LAYOUT/m/MEMBER/live and
 // PREFIX/LAYOUT/m/MEMBER/v/TARGET.
 const memberSpace = "/failover/" + fleet.Layout + "/m/"
 

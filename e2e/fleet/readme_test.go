@@ -18,10 +18,10 @@ import (
 	"github.com/miekg/dns"
 )
 
-// TestReadmeFleetExamples runs the README's fleet examples exactly as
+// TestReadmeFleetExamples runs the fleet examples of the README and docs/ exactly as
 // written, in a network namespace of the test's own where their addresses
 // are local: a real etcd on the example's endpoint (https, asking for
-// client certificates, auth on with the role the README shows), the TLS
+// client certificates, auth on with the role docs/fleet.md shows), the TLS
 // files the example names in the directory it loads from, the password
 // from FLEET_PASSWORD, the secret from FLEET_SECRET. The member joins, publishes its verdicts, and every
 // pool name gets answers for A, AAAA, MX and TXT over UDP and TCP.
@@ -31,7 +31,7 @@ func TestReadmeFleetExamples(t *testing.T) {
 	}
 	examples := fleetExamples(t)
 	if len(examples) == 0 {
-		t.Fatal("README.md has no corefile example with a fleet")
+		t.Fatal("Neither README.md nor docs/ has a corefile example with a fleet")
 	}
 	for i, corefile := range examples {
 		endpoint := fieldAfter(t, corefile, "fleet etcd")
@@ -78,14 +78,23 @@ func TestReadmeFleetExamples(t *testing.T) {
 	}
 }
 
-// fleetExamples returns the README's ~~~ corefile blocks with a fleet.
+// fleetExamples returns the ~~~ corefile blocks with a fleet of the README
+// and the guides of docs/.
 func fleetExamples(t *testing.T) []string {
-	data, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	guides, err := filepath.Glob(filepath.Join("..", "..", "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var data strings.Builder
+	for _, f := range append([]string{filepath.Join("..", "..", "README.md")}, guides...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data.Write(b)
+	}
 	var out []string
-	for _, block := range strings.Split(string(data), "~~~ corefile\n")[1:] {
+	for _, block := range strings.Split(data.String(), "~~~ corefile\n")[1:] {
 		block = block[:strings.Index(block, "~~~")]
 		if strings.Contains(block, "fleet etcd") {
 			out = append(out, block)

@@ -14,7 +14,7 @@ import (
 
 // TestFleetSecured: etcd over TLS, asking for client certificates, with
 // auth on and a user whose role reaches only the fleet's prefix (the
-// setup the README shows). Replicas take the password from the
+// setup docs/fleet.md shows). Replicas take the password from the
 // environment ({$FLEET_PASSWORD}), verify etcd against the CA, join, and
 // fail over together; no log shows the password. A replica that trusts
 // another CA does not join: it says why, and decides alone once its lease
@@ -60,7 +60,7 @@ func TestFleetSecured(t *testing.T) {
 }
 
 // TestFleetConfinedByRoles: each replica with a user of its own whose role
-// (the README's etcd roles) grants read on PREFIX/v2/ and readwrite on its
+// (docs/fleet.md's etcd roles) grants read on PREFIX/v2/ and readwrite on its
 // own member space only: the fleet works (joins, fails over together), and
 // one replica's credentials cannot write another member's keys, nor a key
 // of a member whose name begins with its own.
